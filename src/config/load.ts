@@ -1,0 +1,107 @@
+/**
+ * @module config/load
+ * Parse → substitute `${ENV}` → validate (messages name the key path) → cross-check → deep-freeze.
+ * A config that fails any phase is rejected whole; a reload keeps the previous version.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { formatPath } from '../core/path.js';
+import { type SwitchyardConfig, configSchema } from './schema.js';
+
+/** A configuration that failed to load; `message` lists every problem with its key path. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Loads and validates a YAML config file. */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Readonly<SwitchyardConfig> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
+  }
+  return parseConfigText(text, env, path);
+}
+
+/** Parses and validates YAML text (the source name only appears in messages). */
+export function parseConfigText(
+  text: string,
+  env: NodeJS.ProcessEnv = process.env,
+  source = 'config',
+): Readonly<SwitchyardConfig> {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${source}: invalid YAML: ${(err as Error).message}`);
+  }
+  return validateConfig(substituteEnv(raw ?? {}, env, ''), source);
+}
+
+/** Validates an already-parsed object. */
+export function validateConfig(raw: unknown, source = 'config'): Readonly<SwitchyardConfig> {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(`${source} is invalid:\n${formatIssues(result.error.issues)}`);
+  crossCheck(result.data, source);
+  return deepFreeze(result.data);
+}
+
+function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => {
+      const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
+      return `  - ${formatPath(i.path) || '(root)'}: ${i.message}${keys}`;
+    })
+    .join('\n');
+}
+
+/** Rules a schema cannot express: unique endpoint names, model names and aliases. */
+function crossCheck(cfg: SwitchyardConfig, source: string): void {
+  const problems: string[] = [];
+  const endpointNames = new Set<string>();
+  const modelNames = new Map<string, string>();
+  for (const [pool, def] of Object.entries(cfg.pools)) {
+    for (const name of [pool, ...def.aliases]) {
+      const owner = modelNames.get(name);
+      if (owner !== undefined) problems.push(`pools.${pool}: model name "${name}" is already used by pool ${owner}`);
+      modelNames.set(name, pool);
+    }
+    def.endpoints.forEach((ep, i) => {
+      if (endpointNames.has(ep.name))
+        problems.push(`pools.${pool}.endpoints[${i}].name: duplicate endpoint name "${ep.name}"`);
+      endpointNames.add(ep.name);
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Replaces `${NAME}` and `${NAME:-default}` in every string value; a missing variable is an error. */
+function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: string): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      throw new ConfigError(`${path || '(root)'}: environment variable ${name} is not set`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, path ? `${path}.${k}` : k);
+    return out;
+  }
+  return value;
+}
+
+function deepFreeze<T>(obj: T): Readonly<T> {
+  if (obj !== null && typeof obj === 'object' && !Object.isFrozen(obj)) {
+    Object.freeze(obj);
+    for (const v of Object.values(obj)) deepFreeze(v);
+  }
+  return obj;
+}

@@ -1,0 +1,158 @@
+/**
+ * @module config/schema
+ * The configuration schema: the single source of defaults, validation and the config types.
+ * Unknown keys are errors (strict objects), so a typo never silently does nothing.
+ */
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+const nonNegInt = z.number().int().nonnegative();
+
+const timeoutsSchema = z
+  .strictObject({
+    /** TCP connect timeout. */
+    connectMs: positiveInt.default(2_000),
+    /** Time from sending the request to the response headers (first byte). */
+    firstByteMs: positiveInt.default(60_000),
+    /** Longest silence between two body chunks of the response. */
+    idleMs: positiveInt.default(60_000),
+  })
+  .prefault({});
+
+const endpointBase = {
+  /** Unique name of the endpoint (metrics label, logs). */
+  name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"'),
+  /** Model name sent upstream; defaults to the pool's name. */
+  model: z.string().min(1).optional(),
+  /** Requests in flight to this endpoint at most; more are not routed here. */
+  maxConcurrency: positiveInt.default(256),
+  timeouts: timeoutsSchema,
+};
+
+const httpEndpointSchema = z.strictObject({
+  kind: z.literal('http'),
+  ...endpointBase,
+  /** Base URL including the API prefix, e.g. `http://10.0.0.5:8000/v1`. */
+  url: z.url({ protocol: /^https?$/ }),
+  /** Bearer token for the upstream; use `${ENV_VAR}`. */
+  apiKey: z.string().optional(),
+  /** Engine type, which decides the metrics mapping (`openai` = no engine metrics). */
+  engine: z.enum(['vllm', 'sglang', 'llamacpp', 'ollama', 'openai']).default('openai'),
+  /** Path of the active health check, relative to the URL's origin; null disables it. */
+  healthPath: z.string().startsWith('/').nullable().optional(),
+  /** Upstream connections kept in the pool at most. */
+  connections: positiveInt.default(128),
+});
+
+const emulatedEndpointSchema = z.strictObject({
+  kind: z.literal('emulated'),
+  ...endpointBase,
+  /** Engine profile, e.g. `llama3.1-8b-h100` (`switchyard engine --list-profiles`). */
+  profile: z.string().min(1),
+  /** Port of the emulated engine's HTTP server; 0 picks a free one. */
+  port: nonNegInt.max(65535).default(0),
+});
+
+export const endpointSchema = z.discriminatedUnion('kind', [httpEndpointSchema, emulatedEndpointSchema]);
+
+const poolSchema = z.strictObject({
+  /** Other model names that reach this pool. */
+  aliases: z.array(z.string().min(1)).default([]),
+  endpoints: z.array(endpointSchema).min(1),
+});
+
+const scorerRefSchema = z.strictObject({
+  type: z.string().min(1),
+  weight: z.number().positive().default(1),
+  params: z.record(z.string(), z.unknown()).default({}),
+});
+
+const pluginRefSchema = z.union([
+  z.string().min(1).transform((type) => ({ type, params: {} as Record<string, unknown> })),
+  z.strictObject({ type: z.string().min(1), params: z.record(z.string(), z.unknown()).default({}) }),
+]);
+
+const routerProfileSchema = z.strictObject({
+  filters: z.array(pluginRefSchema).default([]),
+  scorers: z.array(scorerRefSchema).default([]),
+  picker: pluginRefSchema,
+});
+
+const routerSchema = z
+  .strictObject({
+    /** A preset name (`least-outstanding`, `round-robin`) or an explicit plugin list. */
+    profile: z.union([z.enum(['least-outstanding', 'round-robin']), routerProfileSchema]).default('least-outstanding'),
+    /** Attempts per request over different endpoints when an upstream fails before any byte is sent. */
+    maxAttempts: positiveInt.max(5).default(2),
+    /** Seed for randomised tie-breaks, so a decision sequence can be replayed. */
+    seed: nonNegInt.default(1),
+  })
+  .prefault({});
+
+const serverSchema = z
+  .strictObject({
+    host: z.string().default('0.0.0.0'),
+    port: nonNegInt.max(65535).default(8080),
+    /** Largest accepted request body. */
+    maxBodyBytes: positiveInt.default(4 * 1024 * 1024),
+    /** SIGTERM: time allowed for in-flight requests and streams to finish. */
+    drainTimeoutMs: positiveInt.default(30_000),
+    /** Keep-alive timeout for client connections. */
+    keepAliveTimeoutMs: positiveInt.default(65_000),
+  })
+  .prefault({});
+
+const limitsSchema = z
+  .strictObject({
+    /** Requests in flight through this gateway at most; past it, 429 with Retry-After. */
+    maxInFlight: positiveInt.default(10_000),
+  })
+  .prefault({});
+
+const healthSchema = z
+  .strictObject({
+    /** Consecutive failures that open an endpoint's circuit. */
+    failureThreshold: positiveInt.default(3),
+    /** How long an open circuit stays open before one half-open probe is let through. */
+    openMs: positiveInt.default(10_000),
+    /** Active health check period; 0 disables active checks. */
+    intervalMs: nonNegInt.default(5_000),
+    /** Timeout of one active health check. */
+    timeoutMs: positiveInt.default(2_000),
+    /** Engine metrics scrape period (vLLM-compatible /metrics); 0 disables scraping. */
+    scrapeIntervalMs: nonNegInt.default(1_000),
+  })
+  .prefault({});
+
+const authSchema = z
+  .strictObject({
+    /** Accepted client keys (`Authorization: Bearer KEY`); empty = no authentication. */
+    apiKeys: z.array(z.string().min(1)).default([]),
+  })
+  .prefault({});
+
+const logSchema = z
+  .strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .prefault({});
+
+/** The whole configuration file. */
+export const configSchema = z.strictObject({
+  server: serverSchema,
+  auth: authSchema,
+  router: routerSchema,
+  limits: limitsSchema,
+  health: healthSchema,
+  log: logSchema,
+  /** Model name clients send → the endpoints that serve it. */
+  pools: z.record(z.string().min(1), poolSchema).refine((p) => Object.keys(p).length > 0, 'at least one pool'),
+});
+
+export type SwitchyardConfig = z.infer<typeof configSchema>;
+export type PoolConfig = z.infer<typeof poolSchema>;
+export type EndpointConfig = z.infer<typeof endpointSchema>;
+export type HttpEndpointConfig = z.infer<typeof httpEndpointSchema>;
+export type EmulatedEndpointConfig = z.infer<typeof emulatedEndpointSchema>;
+export type RouterProfileConfig = z.infer<typeof routerProfileSchema>;
+export type RouterConfig = z.infer<typeof routerSchema>;

@@ -1,0 +1,38 @@
+/**
+ * @module framework/endpoint
+ * EndpointView: the immutable snapshot of one endpoint that routing policies read. Policies never
+ * see sockets, pools or clocks; the live collector and the simulator both produce these views.
+ */
+
+/** Circuit-breaker state of an endpoint. */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** Engine metrics normalised across engine types (vLLM, SGLang, …); absent when not scraped. */
+export interface EndpointMetrics {
+  /** Requests running in the engine's batch. */
+  readonly running: number;
+  /** Requests waiting in the engine's own queue. */
+  readonly waiting: number;
+  /** KV-cache utilisation, 0..1. */
+  readonly kvUsage: number;
+  /** Clock time (ms) of the scrape these numbers come from. */
+  readonly scrapedAtMs: number;
+}
+
+/** One endpoint as a routing decision sees it, frozen for the duration of the decision. */
+export interface EndpointView {
+  /** Unique endpoint name. */
+  readonly id: string;
+  /** Index of the endpoint in its pool's endpoint list (stable for one config version). */
+  readonly index: number;
+  /** Pool (client model name) the endpoint serves. */
+  readonly pool: string;
+  /** Result of the last active health check (true until one fails). */
+  readonly healthy: boolean;
+  readonly circuit: CircuitState;
+  /** Requests this gateway has in flight to the endpoint. */
+  readonly inFlight: number;
+  /** The endpoint's configured concurrency limit. */
+  readonly maxConcurrency: number;
+  readonly metrics: EndpointMetrics | null;
+}

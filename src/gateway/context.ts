@@ -1,0 +1,67 @@
+/**
+ * @module gateway/context
+ * The per-request state, typed (not a bag): identity, the runtime version it runs under, timings,
+ * usage, and the exactly-once finish that records metrics and releases admission.
+ */
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../obs/logger.js';
+import type { GatewayMetrics } from '../obs/metrics.js';
+import type { GatewayRuntime } from './runtime.js';
+import type { Usage } from './sse.js';
+
+/** State of one accepted request from arrival to its single finish. */
+export class RequestContext {
+  /** Client model name once resolved; `none` while unknown. */
+  model = 'none';
+  /** Endpoint of the last attempt; `none` if never routed. */
+  endpoint = 'none';
+  usage: Usage | null = null;
+  /** Aborted when the client goes away; cancels the upstream request. */
+  readonly abort = new AbortController();
+  /** Headers every response of this request carries. */
+  readonly headers: Record<string, string>;
+  private readonly startMs: number;
+  private firstTokenMs = Number.NaN;
+  private finished = false;
+
+  constructor(
+    readonly id: string,
+    readonly runtime: GatewayRuntime,
+    readonly log: Logger,
+    private readonly clock: Clock,
+    private readonly metrics: GatewayMetrics,
+    private readonly onDone: (ctx: RequestContext) => void,
+  ) {
+    this.startMs = clock.now();
+    this.headers = { 'x-request-id': id };
+  }
+
+  markFirstToken(): void {
+    if (Number.isNaN(this.firstTokenMs)) this.firstTokenMs = this.clock.now();
+  }
+
+  onRetry(): void {
+    this.metrics.retries.inc({ model: this.model });
+  }
+
+  /** Records the outcome once; later calls are ignored (the invariant: every request ends once). */
+  finish(status: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    const m = this.metrics;
+    const labels = { model: this.model, endpoint: this.endpoint };
+    m.requests.inc({ ...labels, status: String(status) });
+    m.duration.observe(labels, (this.clock.now() - this.startMs) / 1000);
+    if (!Number.isNaN(this.firstTokenMs)) m.ttft.observe(labels, (this.firstTokenMs - this.startMs) / 1000);
+    if (this.usage !== null) {
+      m.tokens.inc({ ...labels, direction: 'prompt' }, this.usage.promptTokens);
+      m.tokens.inc({ ...labels, direction: 'completion' }, this.usage.completionTokens);
+    }
+    if (status >= 500) this.log.warn({ requestId: this.id, model: this.model, endpoint: this.endpoint, status }, 'request failed');
+    this.onDone(this);
+  }
+
+  get isFinished(): boolean {
+    return this.finished;
+  }
+}

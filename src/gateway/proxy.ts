@@ -1,0 +1,241 @@
+/**
+ * @module gateway/proxy
+ * The request path for inference calls: read → parse → validate → resolve pool → admit → route →
+ * send upstream (bounded retries on other endpoints before any byte is sent) → relay (JSON, or SSE
+ * chunk by chunk) → account exactly once.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { SwitchyardError } from '../core/errors.js';
+import type { HttpEngine } from '../adapters/engines/http-engine.js';
+import type { RoutingRequest } from '../framework/routing.js';
+import { asSwitchyardError, writeError } from './errors.js';
+import type { GatewayRuntime, PoolRuntime } from './runtime.js';
+import { SseRelay, type Usage, readUsage } from './sse.js';
+import { type InferenceBody, type Operation, estimatePromptTokens, validateBody } from './validate.js';
+import type { RequestContext } from './context.js';
+
+const UPSTREAM_PATH: Readonly<Record<Operation, string>> = {
+  chat: '/chat/completions',
+  completions: '/completions',
+  embeddings: '/embeddings',
+};
+
+/** Handles one inference request end to end; never throws (errors become responses). */
+export async function handleInference(
+  op: Operation,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
+  try {
+    const raw = await readBody(req, ctx.runtime.config.server.maxBodyBytes);
+    const body = validateBody(op, parseJson(raw));
+    const pool = ctx.runtime.byModel.get(body.model);
+    if (pool === undefined) {
+      throw new SwitchyardError('SWY_ERR_MODEL_NOT_FOUND', `The model \`${body.model}\` does not exist`, {
+        param: 'model',
+      });
+    }
+    ctx.model = pool.name;
+    await proxy(op, body, pool, res, ctx);
+  } catch (err) {
+    const e = asSwitchyardError(err);
+    if (e.code === 'SWY_ERR_INTERNAL') ctx.log.error({ err, requestId: ctx.id }, 'internal error');
+    // A refused oversized body is not drained; closing the connection keeps the next request clean.
+    const headers = e.code === 'SWY_ERR_BODY_TOO_LARGE' ? { ...ctx.headers, connection: 'close' } : ctx.headers;
+    ctx.finish(writeError(res, e, headers));
+  }
+}
+
+async function proxy(
+  op: Operation,
+  body: InferenceBody,
+  pool: PoolRuntime,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
+  const stream = op !== 'embeddings' && body.stream === true;
+  // Meter streamed usage even when the client did not ask for it; the extra chunk is hidden again.
+  const injectUsage = stream && body.stream_options?.include_usage !== true;
+  const routing: RoutingRequest & { excluded: Set<string> | null } = {
+    id: ctx.id,
+    pool: pool.name,
+    promptTokensEstimate: estimatePromptTokens(op, body),
+    excluded: null,
+  };
+  const rt = ctx.runtime;
+  let lastError: SwitchyardError | null = null;
+  for (let attempt = 0; attempt < rt.config.router.maxAttempts; attempt++) {
+    let engine: HttpEngine;
+    try {
+      engine = pool.engines[pool.router.route(routing, rt.views(pool), rt.routingContext).index]!;
+    } catch (err) {
+      // After a failed attempt, "no candidate left" means the upstream error is the real answer.
+      throw lastError ?? err;
+    }
+    if (attempt > 0) ctx.onRetry();
+    const outcome = await attemptUpstream(op, body, engine, injectUsage, stream, res, ctx);
+    if (outcome === null) return;
+    lastError = outcome;
+    (routing.excluded ??= new Set()).add(engine.name);
+  }
+  throw lastError!;
+}
+
+/**
+ * One upstream attempt. Returns null when the request was answered (successfully or with the
+ * upstream's own client error), or the error to retry elsewhere / report.
+ */
+async function attemptUpstream(
+  op: Operation,
+  body: InferenceBody,
+  engine: HttpEngine,
+  injectUsage: boolean,
+  stream: boolean,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<SwitchyardError | null> {
+  const state = engine.state;
+  ctx.endpoint = engine.name;
+  state.inFlight++;
+  state.breaker.onSend();
+  try {
+    const upstreamBody = JSON.stringify({
+      ...body,
+      model: engine.upstreamModel,
+      ...(injectUsage ? { stream_options: { ...body.stream_options, include_usage: true } } : {}),
+    });
+    let upstream: Dispatcher.ResponseData;
+    try {
+      upstream = await engine.post(UPSTREAM_PATH[op], upstreamBody, ctx.id, ctx.abort.signal);
+    } catch (err) {
+      if (ctx.abort.signal.aborted) return clientGone(ctx);
+      state.breaker.onFailure();
+      return asSwitchyardError(err);
+    }
+    const status = upstream.statusCode;
+    if (status >= 500 || status === 429) {
+      const text = await upstream.body.text().catch(() => '');
+      if (status >= 500) state.breaker.onFailure();
+      return upstreamStatusError(engine.name, status, text);
+    }
+    state.breaker.onSuccess();
+    if (status >= 400 || !stream) await relayJson(upstream, res, ctx);
+    else await relayStream(upstream, res, ctx, injectUsage);
+    return null;
+  } catch (err) {
+    if (ctx.abort.signal.aborted) return clientGone(ctx);
+    // Failure after the response started: the client sees a truncated stream, the breaker a failure.
+    state.breaker.onFailure();
+    const e = asSwitchyardError(err);
+    if (res.headersSent) {
+      ctx.log.warn({ requestId: ctx.id, endpoint: engine.name, err: e.message }, 'upstream failed mid-response');
+      res.destroy();
+      ctx.finish(e.status);
+      return null;
+    }
+    return e;
+  } finally {
+    state.inFlight--;
+  }
+}
+
+function clientGone(ctx: RequestContext): null {
+  ctx.finish(499);
+  return null;
+}
+
+function upstreamStatusError(endpoint: string, status: number, text: string): SwitchyardError {
+  const detail = text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  if (status === 429) {
+    return new SwitchyardError('SWY_ERR_OVERLOADED', `upstream ${endpoint} is rate limited (429): ${detail}`);
+  }
+  return new SwitchyardError('SWY_ERR_UPSTREAM_ERROR', `upstream ${endpoint} answered ${status}: ${detail}`);
+}
+
+/** Buffers a JSON answer (needed for usage) and sends it with the upstream's status. */
+async function relayJson(upstream: Dispatcher.ResponseData, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  const buf = Buffer.from(await upstream.body.arrayBuffer());
+  if (upstream.statusCode < 300) {
+    try {
+      ctx.usage = readUsage(JSON.parse(buf.toString('utf8')));
+    } catch {
+      // A body that is not JSON is still relayed; it just carries no usage.
+    }
+  }
+  res.writeHead(upstream.statusCode, {
+    ...ctx.headers,
+    'content-type': String(upstream.headers['content-type'] ?? 'application/json'),
+    'content-length': buf.length,
+  });
+  res.end(buf);
+  ctx.finish(upstream.statusCode);
+}
+
+/** Relays SSE event by event with backpressure; notes first-token time and usage. */
+async function relayStream(
+  upstream: Dispatcher.ResponseData,
+  res: ServerResponse,
+  ctx: RequestContext,
+  stripUsage: boolean,
+): Promise<void> {
+  res.writeHead(200, {
+    ...ctx.headers,
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
+  res.flushHeaders();
+  const relay = new SseRelay(stripUsage);
+  for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+    const out = relay.push(chunk);
+    if (out.length === 0) continue;
+    if (relay.sawContent) ctx.markFirstToken();
+    if (!res.write(out)) await drained(res, ctx.abort.signal);
+  }
+  const tail = relay.flush();
+  ctx.usage = relay.usage;
+  res.end(tail);
+  ctx.finish(200);
+}
+
+function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    res.on('drain', done);
+    signal.addEventListener('abort', done);
+  });
+}
+
+/** Reads the body up to `limit` bytes; a larger body is refused with 413 before it is buffered. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+function tooLarge(limit: number): SwitchyardError {
+  return new SwitchyardError('SWY_ERR_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`);
+}
+
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new SwitchyardError('SWY_ERR_INVALID_JSON', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export type { Usage };

@@ -1,0 +1,139 @@
+/**
+ * @module gateway/runtime
+ * A versioned runtime built from one frozen config: pools, their endpoints (http engines with
+ * data-layer state) and compiled routers. A reload builds a new runtime and swaps it in atomically;
+ * requests in flight keep the runtime they started with. Endpoints whose config did not change are
+ * carried over with their state (in-flight counts, breaker, health), so a reload loses nothing.
+ */
+import type { Clock } from '../core/clock.js';
+import { SeededRng } from '../core/rng.js';
+import { HttpEngine } from '../adapters/engines/http-engine.js';
+import type { EndpointConfig, SwitchyardConfig } from '../config/schema.js';
+import { EndpointState } from '../datalayer/endpoint-state.js';
+import type { EmulatorFleet } from '../emulator/fleet.js';
+import type { EndpointView } from '../framework/endpoint.js';
+import type { RoutingContext } from '../framework/routing.js';
+import { builtinRoutingRegistry } from '../plugins/routing/register.js';
+import { ROUTING_PRESETS, Router, type RoutingProfileSpec } from '../router/router.js';
+
+/** One pool: the endpoints serving a client model name, and its router. */
+export interface PoolRuntime {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly engines: readonly HttpEngine[];
+  readonly router: Router;
+}
+
+/** Everything request handling needs from one config version. */
+export class GatewayRuntime {
+  /** Client model name (pool name or alias) → pool. */
+  readonly byModel: ReadonlyMap<string, PoolRuntime>;
+  readonly routingContext: RoutingContext;
+
+  constructor(
+    readonly version: number,
+    readonly config: Readonly<SwitchyardConfig>,
+    readonly pools: readonly PoolRuntime[],
+  ) {
+    const byModel = new Map<string, PoolRuntime>();
+    for (const p of pools) for (const name of [p.name, ...p.aliases]) byModel.set(name, p);
+    this.byModel = byModel;
+    this.routingContext = { rng: new SeededRng(config.router.seed) };
+  }
+
+  /** Frozen views of a pool's endpoints for one routing decision. */
+  views(pool: PoolRuntime): EndpointView[] {
+    const out = new Array<EndpointView>(pool.engines.length);
+    for (let i = 0; i < out.length; i++) out[i] = pool.engines[i]!.state.view(i);
+    return out;
+  }
+
+  /** Every engine of every pool. */
+  engines(): HttpEngine[] {
+    return this.pools.flatMap((p) => p.engines);
+  }
+
+  /** True when every pool has at least one endpoint that is healthy with its circuit not open. */
+  ready(): { ready: boolean; pools: Record<string, number> } {
+    const pools: Record<string, number> = {};
+    let ready = true;
+    for (const p of this.pools) {
+      const usable = p.engines.filter((e) => e.state.healthy && e.state.breaker.state() !== 'open').length;
+      pools[p.name] = usable;
+      if (usable === 0) ready = false;
+    }
+    return { ready, pools };
+  }
+}
+
+/** Expands a router preset name into its plugin list. */
+export function routingSpec(cfg: SwitchyardConfig): RoutingProfileSpec {
+  const p = cfg.router.profile;
+  return typeof p === 'string' ? ROUTING_PRESETS[p]! : p;
+}
+
+/**
+ * Builds the runtime for `cfg`, reusing unchanged engines of `prev`. Emulated endpoints are started
+ * through `fleet`. Throws (and starts nothing that stays) when a plugin type is unknown.
+ */
+export async function buildRuntime(
+  cfg: Readonly<SwitchyardConfig>,
+  prev: GatewayRuntime | null,
+  deps: { clock: Clock; fleet: EmulatorFleet },
+): Promise<GatewayRuntime> {
+  const spec = routingSpec(cfg);
+  const registry = builtinRoutingRegistry();
+  const reusable = new Map<string, HttpEngine>();
+  for (const e of prev?.engines() ?? []) reusable.set(engineKey(e.state.pool, e.options), e);
+
+  const pools: PoolRuntime[] = [];
+  for (const [name, def] of Object.entries(cfg.pools)) {
+    const engines: HttpEngine[] = [];
+    for (const ep of def.endpoints) {
+      const options = await engineOptions(name, ep, deps.fleet);
+      const existing = reusable.get(engineKey(name, options));
+      if (existing) existing.state.maxConcurrency = ep.maxConcurrency;
+      engines.push(
+        existing ??
+          new HttpEngine(
+            options,
+            new EndpointState(ep.name, name, ep.maxConcurrency, deps.clock, {
+              failureThreshold: cfg.health.failureThreshold,
+              openMs: cfg.health.openMs,
+            }),
+          ),
+      );
+    }
+    pools.push({ name, aliases: def.aliases, engines, router: new Router(spec, registry, engines.length) });
+  }
+  return new GatewayRuntime((prev?.version ?? 0) + 1, cfg, pools);
+}
+
+async function engineOptions(pool: string, ep: EndpointConfig, fleet: EmulatorFleet): Promise<HttpEngine['options']> {
+  const upstreamModel = ep.model ?? pool;
+  if (ep.kind === 'http') {
+    return {
+      name: ep.name,
+      url: ep.url,
+      upstreamModel,
+      apiKey: ep.apiKey,
+      engine: ep.engine,
+      healthPath: ep.healthPath,
+      connections: ep.connections,
+      timeouts: ep.timeouts,
+    };
+  }
+  const url = await fleet.ensure({ name: ep.name, profile: ep.profile, servedModelName: upstreamModel, port: ep.port });
+  return {
+    name: ep.name,
+    url,
+    upstreamModel,
+    engine: 'vllm',
+    connections: Math.min(ep.maxConcurrency, 512),
+    timeouts: ep.timeouts,
+  };
+}
+
+function engineKey(pool: string, o: HttpEngine['options']): string {
+  return JSON.stringify([pool, o.name, o.url, o.upstreamModel, o.apiKey, o.engine, o.healthPath, o.connections, o.timeouts]);
+}

@@ -1,0 +1,130 @@
+/** Small pure pieces: circuit breaker, SSE relay, Prometheus parsing, the approximate tokenizer. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { METRICS_MAPPINGS, parsePrometheusText, toEndpointMetrics } from '../../src/adapters/engines/metrics-mapping.js';
+import type { Clock, TimerHandle } from '../../src/core/clock.js';
+import { CircuitBreaker } from '../../src/datalayer/circuit-breaker.js';
+import { blockHashChain, tokenize } from '../../src/emulator/tokens.js';
+import { SseRelay } from '../../src/gateway/sse.js';
+
+/** A clock that only moves when told (no timers needed here). */
+class StillClock implements Clock {
+  t = 0;
+  now(): number {
+    return this.t;
+  }
+  setTimer(): TimerHandle {
+    throw new Error('not used');
+  }
+  clearTimer(): void {}
+}
+
+describe('CircuitBreaker', () => {
+  it('opens after N consecutive failures, lets one half-open probe through after openMs, closes on success', () => {
+    const clock = new StillClock();
+    const b = new CircuitBreaker(clock, { failureThreshold: 3, openMs: 1000 });
+    b.onFailure();
+    b.onFailure();
+    b.onSuccess(); // resets the run
+    b.onFailure();
+    b.onFailure();
+    assert.equal(b.state(), 'closed');
+    b.onFailure();
+    assert.equal(b.state(), 'open');
+    clock.t = 999;
+    assert.equal(b.state(), 'open');
+    clock.t = 1000;
+    assert.equal(b.state(), 'half-open');
+    b.onSend(); // this request is the probe
+    assert.equal(b.state(), 'open', 'only one probe at a time');
+    b.onSuccess();
+    assert.equal(b.state(), 'closed');
+  });
+
+  it('a failed probe re-opens for another openMs', () => {
+    const clock = new StillClock();
+    const b = new CircuitBreaker(clock, { failureThreshold: 1, openMs: 100 });
+    b.onFailure();
+    clock.t = 150;
+    b.onSend();
+    b.onFailure();
+    assert.equal(b.state(), 'open');
+    clock.t = 249;
+    assert.equal(b.state(), 'open');
+    clock.t = 250;
+    assert.equal(b.state(), 'half-open');
+  });
+});
+
+describe('SseRelay', () => {
+  const ev = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
+  const usageChunk = ev({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 9 } });
+
+  it('forwards whole events only, across arbitrary chunk splits, and reads usage', () => {
+    const text = ev({ choices: [{ delta: { content: 'hé' } }] }) + usageChunk + 'data: [DONE]\n\n';
+    const bytes = Buffer.from(text);
+    for (const cut of [1, 7, 20, bytes.length - 3]) {
+      const r = new SseRelay(false);
+      let out = r.push(bytes.subarray(0, cut));
+      out += r.push(bytes.subarray(cut));
+      out += r.flush();
+      assert.equal(out, text, `split at ${cut}`);
+      assert.deepEqual(r.usage, { promptTokens: 5, completionTokens: 9 });
+      assert.ok(r.sawDone && r.sawContent);
+    }
+  });
+
+  it('strips the usage-only chunk when asked, keeping everything else', () => {
+    const content = ev({ choices: [{ delta: { content: 'x' } }] });
+    const r = new SseRelay(true);
+    const out = r.push(Buffer.from(content + usageChunk + 'data: [DONE]\n\n'));
+    assert.equal(out, `${content}data: [DONE]\n\n`);
+    assert.equal(r.usage?.completionTokens, 9);
+  });
+
+  it('holds an incomplete event until its blank line arrives', () => {
+    const r = new SseRelay(false);
+    assert.equal(r.push(Buffer.from('data: {"choices":[]')), '');
+    assert.equal(r.push(Buffer.from('}\n\n')), 'data: {"choices":[]}\n\n');
+  });
+});
+
+describe('engine metrics mapping', () => {
+  const page = [
+    '# HELP vllm:num_requests_running Number of requests in model execution batches.',
+    '# TYPE vllm:num_requests_running gauge',
+    'vllm:num_requests_running{engine="0",model_name="m"} 3.0',
+    'vllm:num_requests_running{engine="1",model_name="m"} 2.0',
+    'vllm:num_requests_waiting{model_name="m"} 7',
+    'vllm:kv_cache_usage_perc{model_name="m"} 0.25',
+    'vllm:num_requests_waiting_other 100',
+  ].join('\n');
+
+  it('sums label sets of the asked names only', () => {
+    const m = parsePrometheusText(page, new Set(['vllm:num_requests_running', 'vllm:num_requests_waiting']));
+    assert.deepEqual([...m.entries()], [
+      ['vllm:num_requests_running', 5],
+      ['vllm:num_requests_waiting', 7],
+    ]);
+  });
+
+  it('normalises a vLLM page, and refuses a page without the metrics', () => {
+    assert.deepEqual(toEndpointMetrics(page, METRICS_MAPPINGS.vllm!, 42), { running: 5, waiting: 7, kvUsage: 0.25, scrapedAtMs: 42 });
+    assert.equal(toEndpointMetrics('up 1\n', METRICS_MAPPINGS.vllm!, 0), null);
+  });
+});
+
+describe('approximate tokenizer', () => {
+  it('is deterministic and gives shared prefixes shared block hashes', () => {
+    const a = tokenize('You are a helpful assistant. '.repeat(8) + 'Question one?');
+    const b = tokenize('You are a helpful assistant. '.repeat(8) + 'Another, different question!');
+    assert.deepEqual(tokenize('same text'), tokenize('same text'));
+    const ha = blockHashChain(a, 16);
+    const hb = blockHashChain(b, 16);
+    assert.ok(ha.length >= 2);
+    assert.equal(ha[0], hb[0]);
+    const shared = Math.floor(tokenize('You are a helpful assistant. '.repeat(8)).length / 16);
+    assert.deepEqual(ha.slice(0, shared), hb.slice(0, shared));
+    assert.equal(blockHashChain(a.slice(0, 15), 16).length, 0, 'a partial block has no hash');
+  });
+});

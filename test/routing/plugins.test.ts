@@ -1,0 +1,151 @@
+/**
+ * Routing plugins: a conformance suite run against every registered plugin, then table-driven
+ * tests of each policy over hand-built snapshots.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SwitchyardError } from '../../src/core/errors.js';
+import { SeededRng } from '../../src/core/rng.js';
+import type { EndpointView } from '../../src/framework/endpoint.js';
+import type { RoutingContext, RoutingRequest } from '../../src/framework/routing.js';
+import { builtinRoutingRegistry } from '../../src/plugins/routing/register.js';
+import { ROUTING_PRESETS, Router } from '../../src/router/router.js';
+
+function view(id: string, index: number, over: Partial<EndpointView> = {}): EndpointView {
+  return Object.freeze({ id, index, pool: 'p', healthy: true, circuit: 'closed', inFlight: 0, maxConcurrency: 10, metrics: null, ...over });
+}
+const req = (excluded: string[] = []): RoutingRequest => ({
+  id: 'r',
+  pool: 'p',
+  promptTokensEstimate: 10,
+  excluded: excluded.length ? new Set(excluded) : null,
+});
+const ctx = (seed = 1): RoutingContext => ({ rng: new SeededRng(seed) });
+
+const fleet = [
+  view('a', 0, { inFlight: 3 }),
+  view('b', 1, { inFlight: 0 }),
+  view('c', 2, { inFlight: 9, healthy: false }),
+  view('d', 3, { inFlight: 10 }),
+  view('e', 4, { inFlight: 1, circuit: 'open' }),
+];
+
+describe('routing plugin conformance', () => {
+  const reg = builtinRoutingRegistry();
+  for (const [type, make] of reg.filters) {
+    it(`filter ${type}: output is a subset of the input, in order`, () => {
+      const out = make('f', {}).filter(req(), fleet, ctx());
+      const ids = fleet.map((v) => v.id);
+      let last = -1;
+      for (const v of out) {
+        const at = ids.indexOf(v.id);
+        assert.ok(at > last);
+        last = at;
+      }
+    });
+  }
+  for (const [type, make] of reg.scorers) {
+    it(`scorer ${type}: scores lie in [0, 1] and equal inputs score equal`, () => {
+      const out = new Float64Array(fleet.length);
+      make('s', {}).score(req(), fleet, out, ctx());
+      for (const s of out) assert.ok(s >= 0 && s <= 1);
+      const same = new Float64Array(2);
+      make('s', {}).score(req(), [view('x', 0, { inFlight: 2 }), view('y', 1, { inFlight: 2 })], same, ctx());
+      assert.equal(same[0], same[1]);
+    });
+  }
+  for (const [type, make] of reg.pickers) {
+    it(`picker ${type}: returns a valid index, and the same seed gives the same picks`, () => {
+      const scores = new Float64Array([1, 1, 1, 0.5, 1]);
+      const run = (seed: number) => {
+        const p = make('p', {});
+        const c = ctx(seed);
+        return Array.from({ length: 20 }, () => p.pick(req(), fleet, scores, c));
+      };
+      const a = run(7);
+      for (const i of a) assert.ok(i >= 0 && i < fleet.length);
+      assert.deepEqual(a, run(7));
+    });
+  }
+});
+
+describe('routing policies', () => {
+  const reg = builtinRoutingRegistry();
+
+  it('healthy-filter drops unhealthy, circuit-open and already-tried endpoints', () => {
+    const f = reg.filters.get('healthy-filter')!('f', {});
+    assert.deepEqual(f.filter(req(), fleet, ctx()).map((v) => v.id), ['a', 'b', 'd']);
+    assert.deepEqual(f.filter(req(['b']), fleet, ctx()).map((v) => v.id), ['a', 'd']);
+    const all = [view('a', 0), view('b', 1, { circuit: 'half-open' })];
+    assert.equal(f.filter(req(), all, ctx()), all, 'nothing dropped: the same array back');
+  });
+
+  it('capacity-filter drops endpoints at maxConcurrency', () => {
+    const f = reg.filters.get('capacity-filter')!('f', {});
+    assert.deepEqual(f.filter(req(), fleet, ctx()).map((v) => v.id), ['a', 'b', 'c', 'e']);
+  });
+
+  const lor: [string, number[], number[]][] = [
+    ['spread', [0, 5, 10], [1, 0.5, 0]],
+    ['all equal is neutral', [4, 4], [1, 1]],
+    ['single', [7], [1]],
+  ];
+  for (const [name, inflight, expected] of lor) {
+    it(`least-outstanding-scorer: ${name}`, () => {
+      const views = inflight.map((n, i) => view(`v${i}`, i, { inFlight: n }));
+      const out = new Float64Array(views.length);
+      reg.scorers.get('least-outstanding-scorer')!('s', {}).score(req(), views, out, ctx());
+      assert.deepEqual([...out], expected);
+    });
+  }
+
+  it('max-score-picker takes the best and breaks ties evenly with the seeded rng', () => {
+    const p = reg.pickers.get('max-score-picker')!('p', {});
+    assert.equal(p.pick(req(), fleet.slice(0, 3), new Float64Array([0.2, 0.9, 0.5]), ctx()), 1);
+    const counts = [0, 0, 0];
+    const c = ctx(3);
+    for (let i = 0; i < 3000; i++) counts[p.pick(req(), fleet.slice(0, 3), new Float64Array([1, 1, 1]), c)]!++;
+    for (const n of counts) assert.ok(n > 900 && n < 1100, `tie counts ${counts}`);
+  });
+
+  it('round-robin-picker rotates by endpoint index, undisturbed by a filtered endpoint', () => {
+    const p = reg.pickers.get('round-robin-picker')!('p', {});
+    const all = [view('a', 0), view('b', 1), view('c', 2)];
+    const s = new Float64Array(3);
+    const picks = [all, all, [all[0]!, all[2]!], all, all].map((c) => c[p.pick(req(), c, s, ctx())]!.id);
+    assert.deepEqual(picks, ['a', 'b', 'c', 'a', 'b']);
+  });
+});
+
+describe('Router', () => {
+  const reg = builtinRoutingRegistry();
+
+  it('least-outstanding preset picks the healthy endpoint with the fewest in flight', () => {
+    const r = new Router(ROUTING_PRESETS['least-outstanding']!, reg, fleet.length);
+    assert.equal(r.route(req(), fleet, ctx()).id, 'b');
+    assert.equal(r.route(req(['b']), fleet, ctx()).id, 'a');
+  });
+
+  it('applies weights and clamps out-of-range scores', () => {
+    const spec = {
+      filters: [],
+      scorers: [{ type: 'least-outstanding-scorer', weight: 3, params: {} }],
+      picker: { type: 'max-score-picker', params: {} },
+    };
+    const r = new Router(spec, reg, 2);
+    assert.equal(r.route(req(), [view('x', 0, { inFlight: 2 }), view('y', 1, { inFlight: 1 })], ctx()).id, 'y');
+  });
+
+  it('says overloaded when healthy endpoints are full, unavailable when none is healthy', () => {
+    const r = new Router(ROUTING_PRESETS['least-outstanding']!, reg, 2);
+    const full = [view('a', 0, { inFlight: 10 }), view('b', 1, { inFlight: 10 })];
+    assert.throws(() => r.route(req(), full, ctx()), (e: unknown) => (e as SwitchyardError).code === 'SWY_ERR_OVERLOADED');
+    const sick = [view('a', 0, { healthy: false }), view('b', 1, { circuit: 'open' })];
+    assert.throws(() => r.route(req(), sick, ctx()), (e: unknown) => (e as SwitchyardError).code === 'SWY_ERR_NO_HEALTHY_ENDPOINT');
+  });
+
+  it('names an unknown plugin type', () => {
+    const spec = { filters: [{ type: 'nope', params: {} }], scorers: [], picker: { type: 'max-score-picker', params: {} } };
+    assert.throws(() => new Router(spec, reg, 1), /unknown filter type "nope" \(known: healthy-filter, capacity-filter\)/);
+  });
+});
