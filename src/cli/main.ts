@@ -116,7 +116,8 @@ function withListenOverrides(cfg: SwitchyardConfig, port?: string, host?: string
   const server = { ...cfg.server };
   if (p !== undefined && p !== '') {
     const n = Number(p);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`--port/PORT: "${p}" is not a port number`);
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new ConfigError(`--port/PORT: "${p}" is not a port number`);
     server.port = n;
   }
   if (host !== undefined) server.host = host;

@@ -15,7 +15,10 @@ export class ConfigError extends Error {
 }
 
 /** Loads and validates a YAML config file. */
-export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Readonly<SwitchyardConfig> {
+export function loadConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Readonly<SwitchyardConfig> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -65,7 +68,8 @@ function crossCheck(cfg: SwitchyardConfig, source: string): void {
   for (const [pool, def] of Object.entries(cfg.pools)) {
     for (const name of [pool, ...def.aliases]) {
       const owner = modelNames.get(name);
-      if (owner !== undefined) problems.push(`pools.${pool}: model name "${name}" is already used by pool ${owner}`);
+      if (owner !== undefined)
+        problems.push(`pools.${pool}: model name "${name}" is already used by pool ${owner}`);
       modelNames.set(name, pool);
     }
     def.endpoints.forEach((ep, i) => {
@@ -74,7 +78,8 @@ function crossCheck(cfg: SwitchyardConfig, source: string): void {
       endpointNames.add(ep.name);
     });
   }
-  if (problems.length > 0) throw new ConfigError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  if (problems.length > 0)
+    throw new ConfigError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

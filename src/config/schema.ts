@@ -4,6 +4,7 @@
  * Unknown keys are errors (strict objects), so a typo never silently does nothing.
  */
 import { z } from 'zod';
+import { ENGINE_PROFILES } from '../engine-model/profiles.js';
 
 const positiveInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
@@ -21,7 +22,10 @@ const timeoutsSchema = z
 
 const endpointBase = {
   /** Unique name of the endpoint (metrics label, logs). */
-  name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"'),
+  name: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"'),
   /** Model name sent upstream; defaults to the pool's name. */
   model: z.string().min(1).optional(),
   /** Requests in flight to this endpoint at most; more are not routed here. */
@@ -48,7 +52,10 @@ const emulatedEndpointSchema = z.strictObject({
   kind: z.literal('emulated'),
   ...endpointBase,
   /** Engine profile, e.g. `llama3.1-8b-h100` (`switchyard engine --list-profiles`). */
-  profile: z.string().min(1),
+  profile: z.string().refine((name) => name in ENGINE_PROFILES, {
+    error: (issue) =>
+      `unknown engine profile '${String(issue.input)}'; known: ${Object.keys(ENGINE_PROFILES).join(', ')}`,
+  }),
   /** Port of the emulated engine's HTTP server; 0 picks a free one. */
   port: nonNegInt.max(65535).default(0),
 });
@@ -68,7 +75,10 @@ const scorerRefSchema = z.strictObject({
 });
 
 const pluginRefSchema = z.union([
-  z.string().min(1).transform((type) => ({ type, params: {} as Record<string, unknown> })),
+  z
+    .string()
+    .min(1)
+    .transform((type) => ({ type, params: {} as Record<string, unknown> })),
   z.strictObject({ type: z.string().min(1), params: z.record(z.string(), z.unknown()).default({}) }),
 ]);
 
@@ -81,7 +91,9 @@ const routerProfileSchema = z.strictObject({
 const routerSchema = z
   .strictObject({
     /** A preset name (`least-outstanding`, `round-robin`) or an explicit plugin list. */
-    profile: z.union([z.enum(['least-outstanding', 'round-robin']), routerProfileSchema]).default('least-outstanding'),
+    profile: z
+      .union([z.enum(['least-outstanding', 'round-robin']), routerProfileSchema])
+      .default('least-outstanding'),
     /** Attempts per request over different endpoints when an upstream fails before any byte is sent. */
     maxAttempts: positiveInt.max(5).default(2),
     /** Seed for randomised tie-breaks, so a decision sequence can be replayed. */
@@ -146,7 +158,9 @@ export const configSchema = z.strictObject({
   health: healthSchema,
   log: logSchema,
   /** Model name clients send → the endpoints that serve it. */
-  pools: z.record(z.string().min(1), poolSchema).refine((p) => Object.keys(p).length > 0, 'at least one pool'),
+  pools: z
+    .record(z.string().min(1), poolSchema)
+    .refine((p) => Object.keys(p).length > 0, 'at least one pool'),
 });
 
 export type SwitchyardConfig = z.infer<typeof configSchema>;

@@ -19,7 +19,7 @@ export interface EmulatedEngineOptions {
   readonly profile: EngineProfile;
   /** Model name served (requests naming another model get 404, as vLLM does). */
   readonly servedModelName?: string;
-  /** Output length when the request does not force one (`ignore_eos`); capped by `max_tokens`. */
+  /** Output length of a request without `max_tokens` (one with it generates exactly that many). */
   readonly defaultOutputTokens?: number;
   /** Start with a cold start of `profile.coldStartMs` before serving. */
   readonly coldStart?: boolean;
@@ -46,7 +46,9 @@ export class EmulatedEngineServer {
     this.servedModelName = options.servedModelName ?? options.profile.model;
     this.defaultOutputTokens = options.defaultOutputTokens ?? 64;
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: Error) => sendJson(res, 500, errorJson(err.message, 'internal_error')));
+      this.handle(req, res).catch((err: Error) =>
+        sendJson(res, 500, errorJson(err.message, 'internal_error')),
+      );
     });
     this.server.keepAliveTimeout = 65_000;
   }
@@ -89,7 +91,12 @@ export class EmulatedEngineServer {
     sendJson(res, 404, errorJson(`no route ${req.method} ${url}`, 'not_found_error'));
   }
 
-  private generate(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, chat: boolean): void {
+  private generate(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Record<string, unknown>,
+    chat: boolean,
+  ): void {
     if (!this.checkModel(res, body)) return;
     const prompt = chat ? chatPromptText(body.messages) : completionPromptText(body.prompt);
     const ids = tokenize(prompt);
@@ -101,13 +108,21 @@ export class EmulatedEngineServer {
       const msg = `This model's maximum context length is ${p.maxModelLen} tokens. However, you requested ${promptTokens + (maxTokens ?? 0)} tokens (${promptTokens} in the messages, ${maxTokens ?? 0} in the completion).`;
       return sendJson(res, 400, errorJson(msg, 'BadRequestError', 'max_tokens'));
     }
-    const forced = body.ignore_eos === true && maxTokens !== undefined;
-    const outputTokens = forced ? maxTokens : Math.min(maxTokens ?? room, this.defaultOutputTokens, room);
-    const finishReason = maxTokens !== undefined && outputTokens >= maxTokens ? 'length' : 'stop';
+    // A request with max_tokens generates exactly that many (as with ignore_eos), so load tests
+    // control output lengths; one without stops after the default length, as at an end-of-sequence.
+    const outputTokens = maxTokens ?? Math.min(this.defaultOutputTokens, room);
+    const finishReason = maxTokens !== undefined ? 'length' : 'stop';
     const stream = body.stream === true;
     const includeUsage = (body.stream_options as { include_usage?: unknown } | null)?.include_usage === true;
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
-    const reply = new ReplyWriter(res, { id, chat, model: this.servedModelName, stream, includeUsage, finishReason });
+    const reply = new ReplyWriter(res, {
+      id,
+      chat,
+      model: this.servedModelName,
+      stream,
+      includeUsage,
+      finishReason,
+    });
 
     const accepted = this.model.submit(
       { id, promptTokens, outputTokens, blockHashes: blockHashChain(ids, p.blockSize) },
@@ -134,7 +149,10 @@ export class EmulatedEngineServer {
     const data = inputs.map((input, index) => {
       const text = typeof input === 'string' ? input : JSON.stringify(input);
       promptTokens += Array.isArray(input) ? input.length : tokenize(text).length;
-      return { object: 'embedding', index, embedding: deterministicVector(text, dims) };
+      const vector = deterministicVector(text, dims);
+      // The official clients ask for base64 (little-endian float32) unless told otherwise.
+      const embedding = body.encoding_format === 'base64' ? float32Base64(vector) : vector;
+      return { object: 'embedding', index, embedding };
     });
     sendJson(res, 200, {
       object: 'list',
@@ -146,7 +164,11 @@ export class EmulatedEngineServer {
 
   private checkModel(res: ServerResponse, body: Record<string, unknown>): boolean {
     if (body.model === this.servedModelName) return true;
-    sendJson(res, 404, errorJson(`The model \`${String(body.model)}\` does not exist.`, 'NotFoundError', 'model'));
+    sendJson(
+      res,
+      404,
+      errorJson(`The model \`${String(body.model)}\` does not exist.`, 'NotFoundError', 'model'),
+    );
     return false;
   }
 
@@ -213,7 +235,12 @@ class ReplyWriter {
 
   tokens(count: number): void {
     if (this.o.stream && this.started && !this.res.destroyed) {
-      this.event(this.choice(this.o.chat ? { content: fillerText(count, this.sent) } : fillerText(count, this.sent), null));
+      this.event(
+        this.choice(
+          this.o.chat ? { content: fillerText(count, this.sent) } : fillerText(count, this.sent),
+          null,
+        ),
+      );
     }
     this.sent += count;
   }
@@ -229,7 +256,12 @@ class ReplyWriter {
     if (!this.o.stream) {
       const text = fillerText(r.outputTokens, 0);
       const choice = this.o.chat
-        ? { index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: this.o.finishReason }
+        ? {
+            index: 0,
+            message: { role: 'assistant', content: text },
+            logprobs: null,
+            finish_reason: this.o.finishReason,
+          }
         : { index: 0, text, logprobs: null, finish_reason: this.o.finishReason };
       sendJson(this.res, 200, { ...this.envelope(false), choices: [choice], usage });
       return;
@@ -264,7 +296,8 @@ function chatPromptText(messages: unknown): string {
     text += `<|${String(m.role)}|>\n`;
     if (typeof m.content === 'string') text += m.content;
     else if (Array.isArray(m.content)) {
-      for (const part of m.content as { text?: unknown }[]) if (typeof part.text === 'string') text += part.text;
+      for (const part of m.content as { text?: unknown }[])
+        if (typeof part.text === 'string') text += part.text;
     }
     text += '\n';
   }
@@ -273,7 +306,8 @@ function chatPromptText(messages: unknown): string {
 
 function completionPromptText(prompt: unknown): string {
   if (typeof prompt === 'string') return prompt;
-  if (Array.isArray(prompt)) return prompt.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join('\n');
+  if (Array.isArray(prompt))
+    return prompt.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join('\n');
   return '';
 }
 
@@ -298,6 +332,10 @@ function deterministicVector(text: string, dims: number): number[] {
   return v;
 }
 
+function float32Base64(v: readonly number[]): string {
+  return Buffer.from(new Float32Array(v).buffer).toString('base64');
+}
+
 function errorJson(message: string, type: string, param: string | null = null): Record<string, unknown> {
   return { error: { message, type, param, code: null } };
 }
@@ -312,7 +350,10 @@ function sendJson(res: ServerResponse, status: number, obj: unknown): void {
   res.end(body);
 }
 
-async function readJson(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | undefined> {
+async function readJson(
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<Record<string, unknown> | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -325,7 +366,8 @@ async function readJson(req: IncomingMessage, res: ServerResponse): Promise<Reco
   }
   try {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    if (body !== null && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
+    if (body !== null && typeof body === 'object' && !Array.isArray(body))
+      return body as Record<string, unknown>;
   } catch {
     // fall through to the 400 below
   }

@@ -28,7 +28,8 @@ export function blockHashChain(ids: readonly number[], blockSize: number): numbe
   return out;
 }
 
-const FILLER = ' the of and to in a is that for it as was with be by on not he this are or his from at which but have an they you were';
+const FILLER =
+  ' the of and to in a is that for it as was with be by on not he this are or his from at which but have an they you were';
 const FILLER_WORDS = FILLER.trim().split(' ');
 
 /** `count` tokens of filler text, starting at word `offset` (so chunks of one stream continue). */

@@ -16,7 +16,8 @@ export interface EngineProfile {
   /** Tensor-parallel degree. */
   readonly tp: number;
 
-  // Step time: step_ms = T0 + t_req·B + T_lin(N) + C_pf·Σ n(c+n/2)/1e6 + C_dec·Σctx/1e3
+  // Step time: step_ms = T0 + t_req·B + T_lin(N) + C_pf·Σ n(c+n/2)/1e6 + C_dec·Σctx/1e3 + TP_comm(N),
+  // T_lin(N) = (W^1.5 + (b·N/1000)^1.5)^(2/3). See engine-model/step-time.ts.
   /** W: time to stream the weights once (ms). */
   readonly weightsMs: number;
   /** b: GEMM cost per 1,000 scheduled tokens once compute-bound (ms). */
@@ -29,6 +30,10 @@ export interface EngineProfile {
   readonly stepOverheadMs: number;
   /** t_req: per-request-in-batch overhead (ms). */
   readonly perRequestMs: number;
+  /** TP_comm = a_ar + s_ar·N/1000: all-reduce cost per step (ms); 0 at TP1. */
+  readonly tpCommMs: number;
+  /** s_ar: all-reduce cost per 1,000 scheduled tokens (ms); 0 at TP1. */
+  readonly tpCommMsPer1kTokens: number;
 
   // Scheduler limits (vLLM V1 names in comments)
   /** max_num_seqs */

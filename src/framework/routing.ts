@@ -27,21 +27,35 @@ export interface RoutingContext {
 export interface Filter {
   readonly type: string;
   readonly name: string;
-  filter(req: RoutingRequest, candidates: readonly EndpointView[], ctx: RoutingContext): readonly EndpointView[];
+  filter(
+    req: RoutingRequest,
+    candidates: readonly EndpointView[],
+    ctx: RoutingContext,
+  ): readonly EndpointView[];
 }
 
 /** Scores candidates in [0, 1] (higher is better); `out[i]` belongs to `candidates[i]`. */
 export interface Scorer {
   readonly type: string;
   readonly name: string;
-  score(req: RoutingRequest, candidates: readonly EndpointView[], out: Float64Array, ctx: RoutingContext): void;
+  score(
+    req: RoutingRequest,
+    candidates: readonly EndpointView[],
+    out: Float64Array,
+    ctx: RoutingContext,
+  ): void;
 }
 
 /** Picks one candidate index given the weighted total scores. */
 export interface Picker {
   readonly type: string;
   readonly name: string;
-  pick(req: RoutingRequest, candidates: readonly EndpointView[], scores: Float64Array, ctx: RoutingContext): number;
+  pick(
+    req: RoutingRequest,
+    candidates: readonly EndpointView[],
+    scores: Float64Array,
+    ctx: RoutingContext,
+  ): number;
 }
 
 /** Request lifecycle events that stateful plugins (cursors, indexes) learn from. */
@@ -56,4 +70,7 @@ export interface RoutingObserver {
 export type RoutingPlugin = Filter | Scorer | Picker;
 
 /** Factory signature every routing plugin registers: `(name, params) → plugin`. */
-export type PluginFactory<P extends RoutingPlugin> = (name: string, params: Readonly<Record<string, unknown>>) => P;
+export type PluginFactory<P extends RoutingPlugin> = (
+  name: string,
+  params: Readonly<Record<string, unknown>>,
+) => P;

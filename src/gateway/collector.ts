@@ -51,7 +51,10 @@ export class Collector {
       rt.engines().map(async (e) => {
         if (e.mapping === null) return;
         const res = await e.get('/metrics', timeoutMs);
-        e.state.metrics = res !== null && res.status === 200 ? toEndpointMetrics(res.text, e.mapping, this.clock.now()) : null;
+        e.state.metrics =
+          res !== null && res.status === 200
+            ? toEndpointMetrics(res.text, e.mapping, this.clock.now())
+            : null;
       }),
     );
   }

@@ -57,7 +57,11 @@ export class RequestContext {
       m.tokens.inc({ ...labels, direction: 'prompt' }, this.usage.promptTokens);
       m.tokens.inc({ ...labels, direction: 'completion' }, this.usage.completionTokens);
     }
-    if (status >= 500) this.log.warn({ requestId: this.id, model: this.model, endpoint: this.endpoint, status }, 'request failed');
+    if (status >= 500)
+      this.log.warn(
+        { requestId: this.id, model: this.model, endpoint: this.endpoint, status },
+        'request failed',
+      );
     this.onDone(this);
   }
 

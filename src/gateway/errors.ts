@@ -14,11 +14,17 @@ export function asSwitchyardError(err: unknown): SwitchyardError {
 
 /** The OpenAI-style JSON body for an error. */
 export function errorBody(err: SwitchyardError): string {
-  return JSON.stringify({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
+  return JSON.stringify({
+    error: { message: err.message, type: err.type, param: err.param, code: err.code },
+  });
 }
 
 /** Writes an error response unless headers were already sent; returns the status written. */
-export function writeError(res: ServerResponse, err: SwitchyardError, extraHeaders?: Record<string, string>): number {
+export function writeError(
+  res: ServerResponse,
+  err: SwitchyardError,
+  extraHeaders?: Record<string, string>,
+): number {
   if (res.headersSent) return err.status;
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',

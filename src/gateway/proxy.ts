@@ -43,7 +43,8 @@ export async function handleInference(
     const e = asSwitchyardError(err);
     if (e.code === 'SWY_ERR_INTERNAL') ctx.log.error({ err, requestId: ctx.id }, 'internal error');
     // A refused oversized body is not drained; closing the connection keeps the next request clean.
-    const headers = e.code === 'SWY_ERR_BODY_TOO_LARGE' ? { ...ctx.headers, connection: 'close' } : ctx.headers;
+    const headers =
+      e.code === 'SWY_ERR_BODY_TOO_LARGE' ? { ...ctx.headers, connection: 'close' } : ctx.headers;
     ctx.finish(writeError(res, e, headers));
   }
 }
@@ -130,7 +131,10 @@ async function attemptUpstream(
     state.breaker.onFailure();
     const e = asSwitchyardError(err);
     if (res.headersSent) {
-      ctx.log.warn({ requestId: ctx.id, endpoint: engine.name, err: e.message }, 'upstream failed mid-response');
+      ctx.log.warn(
+        { requestId: ctx.id, endpoint: engine.name, err: e.message },
+        'upstream failed mid-response',
+      );
       res.destroy();
       ctx.finish(e.status);
       return null;
@@ -155,7 +159,11 @@ function upstreamStatusError(endpoint: string, status: number, text: string): Sw
 }
 
 /** Buffers a JSON answer (needed for usage) and sends it with the upstream's status. */
-async function relayJson(upstream: Dispatcher.ResponseData, res: ServerResponse, ctx: RequestContext): Promise<void> {
+async function relayJson(
+  upstream: Dispatcher.ResponseData,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const buf = Buffer.from(await upstream.body.arrayBuffer());
   if (upstream.statusCode < 300) {
     try {
@@ -234,7 +242,10 @@ function parseJson(raw: Buffer): unknown {
   try {
     return JSON.parse(raw.toString('utf8'));
   } catch (err) {
-    throw new SwitchyardError('SWY_ERR_INVALID_JSON', `request body is not valid JSON: ${(err as Error).message}`);
+    throw new SwitchyardError(
+      'SWY_ERR_INVALID_JSON',
+      `request body is not valid JSON: ${(err as Error).message}`,
+    );
   }
 }
 

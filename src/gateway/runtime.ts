@@ -109,7 +109,11 @@ export async function buildRuntime(
   return new GatewayRuntime((prev?.version ?? 0) + 1, cfg, pools);
 }
 
-async function engineOptions(pool: string, ep: EndpointConfig, fleet: EmulatorFleet): Promise<HttpEngine['options']> {
+async function engineOptions(
+  pool: string,
+  ep: EndpointConfig,
+  fleet: EmulatorFleet,
+): Promise<HttpEngine['options']> {
   const upstreamModel = ep.model ?? pool;
   if (ep.kind === 'http') {
     return {
@@ -123,7 +127,12 @@ async function engineOptions(pool: string, ep: EndpointConfig, fleet: EmulatorFl
       timeouts: ep.timeouts,
     };
   }
-  const url = await fleet.ensure({ name: ep.name, profile: ep.profile, servedModelName: upstreamModel, port: ep.port });
+  const url = await fleet.ensure({
+    name: ep.name,
+    profile: ep.profile,
+    servedModelName: upstreamModel,
+    port: ep.port,
+  });
   return {
     name: ep.name,
     url,
@@ -135,5 +144,15 @@ async function engineOptions(pool: string, ep: EndpointConfig, fleet: EmulatorFl
 }
 
 function engineKey(pool: string, o: HttpEngine['options']): string {
-  return JSON.stringify([pool, o.name, o.url, o.upstreamModel, o.apiKey, o.engine, o.healthPath, o.connections, o.timeouts]);
+  return JSON.stringify([
+    pool,
+    o.name,
+    o.url,
+    o.upstreamModel,
+    o.apiKey,
+    o.engine,
+    o.healthPath,
+    o.connections,
+    o.timeouts,
+  ]);
 }

@@ -102,7 +102,11 @@ export class Gateway {
       this.runtime = next;
       const kept = new Set(next.engines());
       for (const e of prev.engines()) if (!kept.has(e)) void e.close(); // waits for its in-flight requests
-      const emulated = new Set(Object.values(config.pools).flatMap((p) => p.endpoints.filter((e) => e.kind === 'emulated').map((e) => e.name)));
+      const emulated = new Set(
+        Object.values(config.pools).flatMap((p) =>
+          p.endpoints.filter((e) => e.kind === 'emulated').map((e) => e.name),
+        ),
+      );
       await this.fleet.retain(emulated);
       this.metrics.configReloads.inc({ result: 'ok' });
       this.log.info({ version: next.version }, 'configuration reloaded');
@@ -140,7 +144,10 @@ export class Gateway {
   }
 
   private buildRoutes(): Map<string, Map<string, Handler>> {
-    const inference = (op: Operation): Handler => (req, res, id) => this.inference(op, req, res, id);
+    const inference =
+      (op: Operation): Handler =>
+      (req, res, id) =>
+        this.inference(op, req, res, id);
     return new Map<string, Map<string, Handler>>([
       ['/v1/chat/completions', new Map([['POST', inference('chat')]])],
       ['/v1/completions', new Map([['POST', inference('completions')]])],
@@ -159,19 +166,29 @@ export class Gateway {
     const methods = this.routes.get(path);
     const id = requestIdOf(req);
     const headers = { 'x-request-id': id };
+    res.setHeader('x-request-id', id);
     if (methods === undefined) {
-      writeError(res, new SwitchyardError('SWY_ERR_NOT_FOUND', `no route for ${req.method} ${path}`), headers);
+      writeError(
+        res,
+        new SwitchyardError('SWY_ERR_NOT_FOUND', `no route for ${req.method} ${path}`),
+        headers,
+      );
       return;
     }
     const handler = methods.get(req.method ?? '');
     if (handler === undefined) {
       const allow = [...methods.keys()].join(', ');
-      const err = new SwitchyardError('SWY_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${allow}`);
+      const err = new SwitchyardError(
+        'SWY_ERR_METHOD_NOT_ALLOWED',
+        `${req.method} is not allowed on ${path}; use ${allow}`,
+      );
       writeError(res, err, { ...headers, allow });
       return;
     }
     if (path.startsWith('/v1/') && !this.authorized(req)) {
-      const err = new SwitchyardError('SWY_ERR_UNAUTHORIZED', 'Incorrect API key provided', { param: 'authorization' });
+      const err = new SwitchyardError('SWY_ERR_UNAUTHORIZED', 'Incorrect API key provided', {
+        param: 'authorization',
+      });
       writeError(res, err, headers);
       return;
     }
@@ -194,7 +211,10 @@ export class Gateway {
     }
     const rt = this.runtime;
     if (this.active.size >= rt.config.limits.maxInFlight) {
-      const err = new SwitchyardError('SWY_ERR_OVERLOADED', `the gateway has ${this.active.size} requests in flight`);
+      const err = new SwitchyardError(
+        'SWY_ERR_OVERLOADED',
+        `the gateway has ${this.active.size} requests in flight`,
+      );
       writeError(res, err, { 'x-request-id': id });
       this.metrics.requests.inc({ model: 'none', endpoint: 'none', status: '429' });
       return;
@@ -214,14 +234,23 @@ export class Gateway {
 
   private models(_req: IncomingMessage, res: ServerResponse): void {
     const created = epochSeconds();
-    const data = [...this.runtime.byModel.keys()].map((id) => ({ id, object: 'model', created, owned_by: 'switchyard' }));
+    const data = [...this.runtime.byModel.keys()].map((id) => ({
+      id,
+      object: 'model',
+      created,
+      owned_by: 'switchyard',
+    }));
     json(res, 200, { object: 'list', data });
   }
 
   private ready(res: ServerResponse): void {
     const r = this.runtime.ready();
     const ok = r.ready && !this.draining;
-    json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', draining: this.draining, pools: r.pools });
+    json(res, ok ? 200 : 503, {
+      status: ok ? 'ready' : 'not ready',
+      draining: this.draining,
+      pools: r.pools,
+    });
   }
 
   private async sendMetrics(res: ServerResponse): Promise<void> {

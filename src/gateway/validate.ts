@@ -23,7 +23,10 @@ const common = {
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
   n: z.number().int().min(1).max(128).nullable().optional(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+  stop: z
+    .union([z.string(), z.array(z.string()).max(4)])
+    .nullable()
+    .optional(),
   user: z.string().optional(),
 };
 
@@ -70,7 +73,9 @@ export function validateBody(op: Operation, body: unknown): InferenceBody {
     const issue = result.error.issues[0]!;
     const param = formatPath(issue.path);
     const what = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
-    throw new SwitchyardError('SWY_ERR_INVALID_REQUEST', `${param || 'body'}: ${what}`, { param: param || null });
+    throw new SwitchyardError('SWY_ERR_INVALID_REQUEST', `${param || 'body'}: ${what}`, {
+      param: param || null,
+    });
   }
   // Validation passed: forward the caller's own object so unknown fields keep their exact values.
   return body as InferenceBody;

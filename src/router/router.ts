@@ -46,8 +46,12 @@ export class Router {
 
   /** Instantiates every plugin of `spec` from `registry`; unknown types throw naming the type. */
   constructor(spec: RoutingProfileSpec, registry: RoutingRegistry, maxCandidates: number) {
-    this.filters = spec.filters.map((f, i) => make(registry.filters, 'filter', f.type, `filters[${i}]`, f.params));
-    this.scorers = spec.scorers.map((s, i) => make(registry.scorers, 'scorer', s.type, `scorers[${i}]`, s.params));
+    this.filters = spec.filters.map((f, i) =>
+      make(registry.filters, 'filter', f.type, `filters[${i}]`, f.params),
+    );
+    this.scorers = spec.scorers.map((s, i) =>
+      make(registry.scorers, 'scorer', s.type, `scorers[${i}]`, s.params),
+    );
     this.weights = Float64Array.from(spec.scorers, (s) => s.weight);
     this.picker = make(registry.pickers, 'picker', spec.picker.type, 'picker', spec.picker.params);
     this.partial = new Float64Array(maxCandidates);

@@ -44,7 +44,10 @@ describe('config', () => {
     const ep = cfg.pools.m!.endpoints[0]!;
     assert.equal(ep.kind === 'http' && ep.apiKey, 'sk-1');
     assert.equal(ep.model, 'fallback');
-    assert.throws(() => parseConfigText(text, {}), /pools\.m\.endpoints\[0\]\.apiKey: environment variable UPSTREAM_KEY is not set/);
+    assert.throws(
+      () => parseConfigText(text, {}),
+      /pools\.m\.endpoints\[0\]\.apiKey: environment variable UPSTREAM_KEY is not set/,
+    );
   });
 
   it('refuses duplicate endpoint names and model names claimed twice', () => {
@@ -56,10 +59,13 @@ pools:
   b:
     endpoints: [{ name: e, kind: http, url: "http://h/v1" }]
 `;
-    assert.throws(() => parseConfigText(dup), (e: unknown) => {
-      const m = (e as Error).message;
-      return /model name "b" is already used by pool a/.test(m) && /duplicate endpoint name "e"/.test(m);
-    });
+    assert.throws(
+      () => parseConfigText(dup),
+      (e: unknown) => {
+        const m = (e as Error).message;
+        return /model name "b" is already used by pool a/.test(m) && /duplicate endpoint name "e"/.test(m);
+      },
+    );
   });
 
   it('loads the shipped demo config', () => {

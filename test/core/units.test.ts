@@ -1,7 +1,11 @@
 /** Small pure pieces: circuit breaker, SSE relay, Prometheus parsing, the approximate tokenizer. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { METRICS_MAPPINGS, parsePrometheusText, toEndpointMetrics } from '../../src/adapters/engines/metrics-mapping.js';
+import {
+  METRICS_MAPPINGS,
+  parsePrometheusText,
+  toEndpointMetrics,
+} from '../../src/adapters/engines/metrics-mapping.js';
 import type { Clock, TimerHandle } from '../../src/core/clock.js';
 import { CircuitBreaker } from '../../src/datalayer/circuit-breaker.js';
 import { blockHashChain, tokenize } from '../../src/emulator/tokens.js';
@@ -102,14 +106,22 @@ describe('engine metrics mapping', () => {
 
   it('sums label sets of the asked names only', () => {
     const m = parsePrometheusText(page, new Set(['vllm:num_requests_running', 'vllm:num_requests_waiting']));
-    assert.deepEqual([...m.entries()], [
-      ['vllm:num_requests_running', 5],
-      ['vllm:num_requests_waiting', 7],
-    ]);
+    assert.deepEqual(
+      [...m.entries()],
+      [
+        ['vllm:num_requests_running', 5],
+        ['vllm:num_requests_waiting', 7],
+      ],
+    );
   });
 
   it('normalises a vLLM page, and refuses a page without the metrics', () => {
-    assert.deepEqual(toEndpointMetrics(page, METRICS_MAPPINGS.vllm!, 42), { running: 5, waiting: 7, kvUsage: 0.25, scrapedAtMs: 42 });
+    assert.deepEqual(toEndpointMetrics(page, METRICS_MAPPINGS.vllm!, 42), {
+      running: 5,
+      waiting: 7,
+      kvUsage: 0.25,
+      scrapedAtMs: 42,
+    });
     assert.equal(toEndpointMetrics('up 1\n', METRICS_MAPPINGS.vllm!, 0), null);
   });
 });

@@ -55,7 +55,11 @@ describe('errors', () => {
   });
 
   it('400 naming the field for wrong types and missing fields', async () => {
-    const wrong = await post(t.origin, '/v1/chat/completions', JSON.stringify({ model: 'fake', messages: 'hi' }));
+    const wrong = await post(
+      t.origin,
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'fake', messages: 'hi' }),
+    );
     assert.equal(wrong.status, 400);
     assert.equal(wrong.body.error.param, 'messages');
     const missing = await post(t.origin, '/v1/chat/completions', JSON.stringify({ model: 'fake' }));
@@ -64,7 +68,11 @@ describe('errors', () => {
     assert.match(missing.body.error.message, /messages: is required/);
     const temp = await post(t.origin, '/v1/chat/completions', chat('fake', { temperature: 'hot' }));
     assert.equal(temp.body.error.param, 'temperature');
-    const role = await post(t.origin, '/v1/chat/completions', JSON.stringify({ model: 'fake', messages: [{ role: 'robot', content: 'x' }] }));
+    const role = await post(
+      t.origin,
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'fake', messages: [{ role: 'robot', content: 'x' }] }),
+    );
     assert.equal(role.body.error.param, 'messages[0].role');
     assert.equal(fake.received.length, 0, 'bad input must never reach an upstream');
   });
@@ -80,7 +88,9 @@ describe('errors', () => {
   it('404 for an unknown model, as NotFoundError', async () => {
     await assert.rejects(
       t.client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
-      (e: unknown) => e instanceof OpenAI.NotFoundError && (e.error as ErrorBody['error']).code === 'SWY_ERR_MODEL_NOT_FOUND',
+      (e: unknown) =>
+        e instanceof OpenAI.NotFoundError &&
+        (e.error as ErrorBody['error']).code === 'SWY_ERR_MODEL_NOT_FOUND',
     );
     const unknownPath = await fetch(`${t.origin}/v1/nothing`);
     assert.equal(unknownPath.status, 404);
@@ -123,7 +133,9 @@ describe('errors', () => {
   });
 
   it('passes an upstream 4xx through unchanged (the client erred, not the upstream)', async () => {
-    const upstreamError = { error: { message: 'context too long', type: 'BadRequestError', param: null, code: null } };
+    const upstreamError = {
+      error: { message: 'context too long', type: 'BadRequestError', param: null, code: null },
+    };
     fake.mode = { kind: 'json', status: 400, body: upstreamError };
     const r = await post(t.origin, '/v1/chat/completions', chat('fake'));
     assert.equal(r.status, 400);
@@ -134,7 +146,10 @@ describe('errors', () => {
 describe('errors that need their own gateway', () => {
   it('401 for a missing or wrong key when keys are configured', async () => {
     const t = await startGateway(
-      { auth: { apiKeys: ['sk-good'] }, pools: { m: { endpoints: [{ name: 'e', kind: 'http', url: 'http://127.0.0.1:9/v1' }] } } },
+      {
+        auth: { apiKeys: ['sk-good'] },
+        pools: { m: { endpoints: [{ name: 'e', kind: 'http', url: 'http://127.0.0.1:9/v1' }] } },
+      },
       'sk-bad',
     );
     try {
@@ -145,7 +160,9 @@ describe('errors that need their own gateway', () => {
       const none = await post(t.origin, '/v1/chat/completions', chat('m'));
       assert.equal(none.status, 401);
       assert.equal(none.body.error.code, 'SWY_ERR_UNAUTHORIZED');
-      const good = await post(t.origin, '/v1/chat/completions', chat('m'), { authorization: 'Bearer sk-good' });
+      const good = await post(t.origin, '/v1/chat/completions', chat('m'), {
+        authorization: 'Bearer sk-good',
+      });
       assert.equal(good.status, 502); // authenticated; the upstream is down
       assert.equal((await fetch(`${t.origin}/health`)).status, 200, 'probes need no key');
     } finally {
@@ -175,10 +192,15 @@ describe('errors that need their own gateway', () => {
     const fake = new FakeUpstream();
     fake.mode = { kind: 'hang' };
     const url = await fake.listen();
-    const t = await startGateway({ pools: { m: { endpoints: [{ name: 'e', kind: 'http', url, maxConcurrency: 1 }] } } });
+    const t = await startGateway({
+      pools: { m: { endpoints: [{ name: 'e', kind: 'http', url, maxConcurrency: 1 }] } },
+    });
     try {
-      const first = fetch(`${t.origin}/v1/chat/completions`, { method: 'POST', body: chat('m') }).catch(() => null);
-      while (t.gw.current.pools[0]!.engines[0]!.state.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+      const first = fetch(`${t.origin}/v1/chat/completions`, { method: 'POST', body: chat('m') }).catch(
+        () => null,
+      );
+      while (t.gw.current.pools[0]!.engines[0]!.state.inFlight === 0)
+        await new Promise((r) => setTimeout(r, 5));
       const r = await post(t.origin, '/v1/chat/completions', chat('m'));
       assert.equal(r.status, 429);
       assert.equal(r.body.error.code, 'SWY_ERR_OVERLOADED');
@@ -194,7 +216,15 @@ describe('errors that need their own gateway', () => {
     const bad = new FakeUpstream();
     const good = new FakeUpstream();
     bad.mode = { kind: 'status', status: 503 };
-    good.mode = { kind: 'json', body: { id: 'x', object: 'chat.completion', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2 } } };
+    good.mode = {
+      kind: 'json',
+      body: {
+        id: 'x',
+        object: 'chat.completion',
+        choices: [],
+        usage: { prompt_tokens: 1, completion_tokens: 2 },
+      },
+    };
     const [badUrl, goodUrl] = [await bad.listen(), await good.listen()];
     const t = await startGateway({
       router: { profile: 'round-robin', maxAttempts: 2 },

@@ -24,13 +24,20 @@ describe('lifecycle', () => {
       const it = stream[Symbol.asyncIterator]();
       await it.next();
       const engineBefore = t.gw.current.pools[0]!.engines[0]!;
-      await t.gw.reload(validateConfig({ ...base, pools: { a: emulatedPool('a', ['a-0']), b: emulatedPool('b', ['b-0']) } }));
+      await t.gw.reload(
+        validateConfig({ ...base, pools: { a: emulatedPool('a', ['a-0']), b: emulatedPool('b', ['b-0']) } }),
+      );
       assert.equal(t.gw.current.version, 2);
       assert.equal(t.gw.current.pools[0]!.engines[0], engineBefore, 'an unchanged endpoint keeps its state');
       let text = '';
-      for (let r = await it.next(); !r.done; r = await it.next()) text += r.value.choices[0]?.delta.content ?? '';
+      for (let r = await it.next(); !r.done; r = await it.next())
+        text += r.value.choices[0]?.delta.content ?? '';
       assert.ok(text.trim().split(/\s+/).length >= 59);
-      const b = await t.client.chat.completions.create({ model: 'b', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 });
+      const b = await t.client.chat.completions.create({
+        model: 'b',
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 2,
+      });
       assert.equal(b.usage?.completion_tokens, 2);
     } finally {
       await t.close();
@@ -40,10 +47,18 @@ describe('lifecycle', () => {
   it('a reload with a bad config is rejected and the running config stays', async () => {
     const t = await startGateway({ pools: { a: emulatedPool('a', ['a-0']) } });
     try {
-      const bad = validateConfig({ ...base, router: { profile: { picker: 'no-such-picker' } }, pools: { a: emulatedPool('a', ['a-0']) } });
+      const bad = validateConfig({
+        ...base,
+        router: { profile: { picker: 'no-such-picker' } },
+        pools: { a: emulatedPool('a', ['a-0']) },
+      });
       await assert.rejects(t.gw.reload(bad), /unknown picker type "no-such-picker"/);
       assert.equal(t.gw.current.version, 1);
-      const r = await t.client.chat.completions.create({ model: 'a', messages: [{ role: 'user', content: 'x' }], max_tokens: 1 });
+      const r = await t.client.chat.completions.create({
+        model: 'a',
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 1,
+      });
       assert.equal(r.usage?.completion_tokens, 1);
     } finally {
       await t.close();
@@ -69,7 +84,8 @@ describe('lifecycle', () => {
     // A new connection is refused outright once the listener is closed; a kept-alive one gets 503.
     assert.ok(refused === null || refused.status === 503);
     let tokens = 1;
-    for (let r = await it.next(); !r.done; r = await it.next()) if (r.value.choices[0]?.delta.content) tokens++;
+    for (let r = await it.next(); !r.done; r = await it.next())
+      if (r.value.choices[0]?.delta.content) tokens++;
     assert.ok(tokens >= 80, `stream completed with ${tokens} chunks`);
     assert.deepEqual(await done, { cut: 0 });
   });

@@ -12,7 +12,10 @@ describe('OpenAI surface over emulated engines', () => {
   before(async () => {
     t = await startGateway({
       pools: {
-        'qwen2.5-1.5b-instruct': { aliases: ['small'], ...emulatedPool('qwen2.5-1.5b-instruct', ['small-0', 'small-1']) },
+        'qwen2.5-1.5b-instruct': {
+          aliases: ['small'],
+          ...emulatedPool('qwen2.5-1.5b-instruct', ['small-0', 'small-1']),
+        },
       },
     });
   });
@@ -69,10 +72,19 @@ describe('OpenAI surface over emulated engines', () => {
   });
 
   it('answers completions, streamed and not', async () => {
-    const r = await t.client.completions.create({ model: 'small', prompt: 'Once upon a time', max_tokens: 4 });
+    const r = await t.client.completions.create({
+      model: 'small',
+      prompt: 'Once upon a time',
+      max_tokens: 4,
+    });
     assert.equal(r.object, 'text_completion');
     assert.equal(r.usage?.completion_tokens, 4);
-    const s = await t.client.completions.create({ model: 'small', prompt: 'Once', max_tokens: 3, stream: true });
+    const s = await t.client.completions.create({
+      model: 'small',
+      prompt: 'Once',
+      max_tokens: 3,
+      stream: true,
+    });
     let text = '';
     for await (const c of s) text += c.choices[0]?.text ?? '';
     assert.equal(text.trim().split(/\s+/).length, 3);
@@ -85,7 +97,7 @@ describe('OpenAI surface over emulated engines', () => {
     assert.deepEqual(r.data[0]?.embedding, r.data[2]?.embedding);
     assert.notDeepEqual(r.data[0]?.embedding, r.data[1]?.embedding);
     const norm = Math.hypot(...(r.data[1]?.embedding ?? []));
-    assert.ok(Math.abs(norm - 1) < 1e-9);
+    assert.ok(Math.abs(norm - 1) < 1e-6, `unit length (float32 over the wire): ${norm}`);
   });
 
   it('lists pool names and aliases as models', async () => {
@@ -107,7 +119,11 @@ describe('OpenAI surface over emulated engines', () => {
     const base = await Promise.all(['small-0', 'small-1'].map((e) => endpointRequests(t.origin, e)));
     await Promise.all(
       Array.from({ length: 8 }, () =>
-        t.client.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 200 }),
+        t.client.chat.completions.create({
+          model: 'small',
+          messages: [{ role: 'user', content: 'hi' }],
+          max_tokens: 200,
+        }),
       ),
     );
     const now = await Promise.all(['small-0', 'small-1'].map((e) => endpointRequests(t.origin, e)));
@@ -123,15 +139,20 @@ describe('OpenAI surface over emulated engines', () => {
       { signal: ac.signal },
     );
     let seen = 0;
-    await assert.rejects(async () => {
-      for await (const _ of stream) {
-        if (++seen === 3) {
-          assert.equal(engines.reduce((n, e) => n + e.stats().running, 0), 1);
-          ac.abort();
-        }
+    // The official client ends the iteration quietly when its signal aborts.
+    for await (const _ of stream) {
+      if (++seen === 3) {
+        assert.equal(
+          engines.reduce((n, e) => n + e.stats().running, 0),
+          1,
+        );
+        ac.abort();
       }
-    });
-    assert.ok(await eventually(() => engines.every((e) => e.stats().running === 0 && e.stats().waiting === 0)));
+    }
+    assert.ok(seen < 100, `the stream stopped after the abort (${seen} chunks)`);
+    assert.ok(
+      await eventually(() => engines.every((e) => e.stats().running === 0 && e.stats().waiting === 0)),
+    );
     assert.ok(await eventually(() => t.gw.inFlight === 0));
   });
 });

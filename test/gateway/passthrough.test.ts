@@ -15,7 +15,13 @@ describe('pass-through', () => {
     fake = new FakeUpstream();
     const url = await fake.listen();
     t = await startGateway({
-      pools: { 'gpt-4o-mini': { endpoints: [{ name: 'cloud', kind: 'http', url, model: 'provider-model-v2', apiKey: 'sk-upstream' }] } },
+      pools: {
+        'gpt-4o-mini': {
+          endpoints: [
+            { name: 'cloud', kind: 'http', url, model: 'provider-model-v2', apiKey: 'sk-upstream' },
+          ],
+        },
+      },
     });
   });
   after(async () => {
@@ -36,14 +42,24 @@ describe('pass-through', () => {
         object: 'chat.completion',
         created: 1,
         model: 'provider-model-v2',
-        choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [toolCall] }, finish_reason: 'tool_calls', logprobs: null }],
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: null, tool_calls: [toolCall] },
+            finish_reason: 'tool_calls',
+            logprobs: null,
+          },
+        ],
         usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 },
       },
     };
     const tools = [
       {
         type: 'function' as const,
-        function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+        function: {
+          name: 'get_weather',
+          parameters: { type: 'object', properties: { city: { type: 'string' } } },
+        },
       },
     ];
     const r = await t.client.chat.completions.create({
@@ -74,16 +90,32 @@ describe('pass-through', () => {
 
   it('relays streamed tool-call deltas and the upstream usage chunk when the client asked for it', async () => {
     const chunk = (delta: unknown, finish: string | null = null) =>
-      JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
+      JSON.stringify({
+        id: 'c',
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      });
     fake.mode = {
       kind: 'stream',
       delayMs: 2,
       events: [
-        chunk({ role: 'assistant', tool_calls: [{ index: 0, id: 'call_9', type: 'function', function: { name: 'f', arguments: '' } }] }),
+        chunk({
+          role: 'assistant',
+          tool_calls: [{ index: 0, id: 'call_9', type: 'function', function: { name: 'f', arguments: '' } }],
+        }),
         chunk({ tool_calls: [{ index: 0, function: { arguments: '{"a":' } }] }),
         chunk({ tool_calls: [{ index: 0, function: { arguments: '1}' } }] }),
         chunk({}, 'tool_calls'),
-        JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } }),
+        JSON.stringify({
+          id: 'c',
+          object: 'chat.completion.chunk',
+          created: 1,
+          model: 'm',
+          choices: [],
+          usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
+        }),
         '[DONE]',
       ],
     };

@@ -2,7 +2,13 @@
  * A fake OpenAI-compatible upstream for fault tests: a real HTTP server on loopback whose behaviour
  * each test sets (answer, fail with a status, hang, stream). It records every request body it gets.
  */
-import { type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  createServer,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type FakeMode =

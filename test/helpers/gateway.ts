@@ -18,7 +18,11 @@ export interface TestGateway {
 /** Starts a gateway from a raw config object (defaults filled by the schema; port forced to 0). */
 export async function startGateway(raw: Record<string, unknown>, apiKey = 'unused'): Promise<TestGateway> {
   const server = { ...(raw.server as Record<string, unknown> | undefined), port: 0, host: '127.0.0.1' };
-  const health = { intervalMs: 0, scrapeIntervalMs: 0, ...(raw.health as Record<string, unknown> | undefined) };
+  const health = {
+    intervalMs: 0,
+    scrapeIntervalMs: 0,
+    ...(raw.health as Record<string, unknown> | undefined),
+  };
   const config = validateConfig({ ...raw, server, health });
   const gw = await Gateway.start({ config, logger: createLogger('silent'), processMetrics: false });
   const client = new OpenAI({ baseURL: gw.baseUrl, apiKey, maxRetries: 0, timeout: 20_000 });
@@ -33,7 +37,11 @@ export async function startGateway(raw: Record<string, unknown>, apiKey = 'unuse
 }
 
 /** A one-pool config with emulated endpoints of a profile. */
-export function emulatedPool(model: string, names: string[], profile = 'qwen2.5-1.5b-h100'): Record<string, unknown> {
+export function emulatedPool(
+  model: string,
+  names: string[],
+  profile = 'qwen2.5-1.5b-h100',
+): Record<string, unknown> {
   return { endpoints: names.map((name) => ({ name, kind: 'emulated', profile })) };
 }
 

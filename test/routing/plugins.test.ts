@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SwitchyardError } from '../../src/core/errors.js';
+import type { SwitchyardError } from '../../src/core/errors.js';
 import { SeededRng } from '../../src/core/rng.js';
 import type { EndpointView } from '../../src/framework/endpoint.js';
 import type { RoutingContext, RoutingRequest } from '../../src/framework/routing.js';
@@ -12,7 +12,17 @@ import { builtinRoutingRegistry } from '../../src/plugins/routing/register.js';
 import { ROUTING_PRESETS, Router } from '../../src/router/router.js';
 
 function view(id: string, index: number, over: Partial<EndpointView> = {}): EndpointView {
-  return Object.freeze({ id, index, pool: 'p', healthy: true, circuit: 'closed', inFlight: 0, maxConcurrency: 10, metrics: null, ...over });
+  return Object.freeze({
+    id,
+    index,
+    pool: 'p',
+    healthy: true,
+    circuit: 'closed',
+    inFlight: 0,
+    maxConcurrency: 10,
+    metrics: null,
+    ...over,
+  });
 }
 const req = (excluded: string[] = []): RoutingRequest => ({
   id: 'r',
@@ -74,15 +84,24 @@ describe('routing policies', () => {
 
   it('healthy-filter drops unhealthy, circuit-open and already-tried endpoints', () => {
     const f = reg.filters.get('healthy-filter')!('f', {});
-    assert.deepEqual(f.filter(req(), fleet, ctx()).map((v) => v.id), ['a', 'b', 'd']);
-    assert.deepEqual(f.filter(req(['b']), fleet, ctx()).map((v) => v.id), ['a', 'd']);
+    assert.deepEqual(
+      f.filter(req(), fleet, ctx()).map((v) => v.id),
+      ['a', 'b', 'd'],
+    );
+    assert.deepEqual(
+      f.filter(req(['b']), fleet, ctx()).map((v) => v.id),
+      ['a', 'd'],
+    );
     const all = [view('a', 0), view('b', 1, { circuit: 'half-open' })];
     assert.equal(f.filter(req(), all, ctx()), all, 'nothing dropped: the same array back');
   });
 
   it('capacity-filter drops endpoints at maxConcurrency', () => {
     const f = reg.filters.get('capacity-filter')!('f', {});
-    assert.deepEqual(f.filter(req(), fleet, ctx()).map((v) => v.id), ['a', 'b', 'c', 'e']);
+    assert.deepEqual(
+      f.filter(req(), fleet, ctx()).map((v) => v.id),
+      ['a', 'b', 'c', 'e'],
+    );
   });
 
   const lor: [string, number[], number[]][] = [
@@ -104,7 +123,8 @@ describe('routing policies', () => {
     assert.equal(p.pick(req(), fleet.slice(0, 3), new Float64Array([0.2, 0.9, 0.5]), ctx()), 1);
     const counts = [0, 0, 0];
     const c = ctx(3);
-    for (let i = 0; i < 3000; i++) counts[p.pick(req(), fleet.slice(0, 3), new Float64Array([1, 1, 1]), c)]!++;
+    for (let i = 0; i < 3000; i++)
+      counts[p.pick(req(), fleet.slice(0, 3), new Float64Array([1, 1, 1]), c)]!++;
     for (const n of counts) assert.ok(n > 900 && n < 1100, `tie counts ${counts}`);
   });
 
@@ -133,19 +153,35 @@ describe('Router', () => {
       picker: { type: 'max-score-picker', params: {} },
     };
     const r = new Router(spec, reg, 2);
-    assert.equal(r.route(req(), [view('x', 0, { inFlight: 2 }), view('y', 1, { inFlight: 1 })], ctx()).id, 'y');
+    assert.equal(
+      r.route(req(), [view('x', 0, { inFlight: 2 }), view('y', 1, { inFlight: 1 })], ctx()).id,
+      'y',
+    );
   });
 
   it('says overloaded when healthy endpoints are full, unavailable when none is healthy', () => {
     const r = new Router(ROUTING_PRESETS['least-outstanding']!, reg, 2);
     const full = [view('a', 0, { inFlight: 10 }), view('b', 1, { inFlight: 10 })];
-    assert.throws(() => r.route(req(), full, ctx()), (e: unknown) => (e as SwitchyardError).code === 'SWY_ERR_OVERLOADED');
+    assert.throws(
+      () => r.route(req(), full, ctx()),
+      (e: unknown) => (e as SwitchyardError).code === 'SWY_ERR_OVERLOADED',
+    );
     const sick = [view('a', 0, { healthy: false }), view('b', 1, { circuit: 'open' })];
-    assert.throws(() => r.route(req(), sick, ctx()), (e: unknown) => (e as SwitchyardError).code === 'SWY_ERR_NO_HEALTHY_ENDPOINT');
+    assert.throws(
+      () => r.route(req(), sick, ctx()),
+      (e: unknown) => (e as SwitchyardError).code === 'SWY_ERR_NO_HEALTHY_ENDPOINT',
+    );
   });
 
   it('names an unknown plugin type', () => {
-    const spec = { filters: [{ type: 'nope', params: {} }], scorers: [], picker: { type: 'max-score-picker', params: {} } };
-    assert.throws(() => new Router(spec, reg, 1), /unknown filter type "nope" \(known: healthy-filter, capacity-filter\)/);
+    const spec = {
+      filters: [{ type: 'nope', params: {} }],
+      scorers: [],
+      picker: { type: 'max-score-picker', params: {} },
+    };
+    assert.throws(
+      () => new Router(spec, reg, 1),
+      /unknown filter type "nope" \(known: healthy-filter, capacity-filter\)/,
+    );
   });
 });

@@ -69,7 +69,12 @@ export class HttpEngine {
    * POSTs a JSON body to `apiPath` (e.g. `/chat/completions`). Rejects with a SwitchyardError for
    * transport failures (502) and timeouts (504); an HTTP error status is returned, not thrown.
    */
-  async post(apiPath: string, body: string, requestId: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  async post(
+    apiPath: string,
+    body: string,
+    requestId: string,
+    signal: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
     try {
       return await this.pool.request({
         path: this.basePath + apiPath,

@@ -57,7 +57,11 @@ export function parsePrometheusText(text: string, names: ReadonlySet<string>): M
 }
 
 /** Applies a mapping to a scraped page; null when the page lacks the mapped metrics. */
-export function toEndpointMetrics(text: string, mapping: MetricsMapping, nowMs: number): EndpointMetrics | null {
+export function toEndpointMetrics(
+  text: string,
+  mapping: MetricsMapping,
+  nowMs: number,
+): EndpointMetrics | null {
   const values = parsePrometheusText(text, new Set([mapping.running, mapping.waiting, mapping.kvUsage]));
   const running = values.get(mapping.running);
   const waiting = values.get(mapping.waiting);

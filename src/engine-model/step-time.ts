@@ -1,0 +1,39 @@
+/**
+ * @module engine-model/step-time
+ * The calibrated cost of one engine step (one forward pass of a continuous batch). Pure arithmetic
+ * over the batch's shape, shared by the engine model and, later, the capacity planner.
+ * Formula and constants: docs/engine-model.md.
+ */
+import type { EngineProfile } from './types.js';
+
+/** The shape of one step's batch. */
+export interface BatchShape {
+  /** Requests in the batch (B). */
+  requests: number;
+  /** Tokens scheduled in the step (N): prefill-chunk tokens plus one per decoding request. */
+  tokens: number;
+  /** Σ over prefill chunks of n·(c + n/2): query-key pairs of prefill attention. */
+  prefillPairs: number;
+  /** Σ over decoding requests of their context length (KV tokens read). */
+  decodeContext: number;
+}
+
+/** Milliseconds one step with batch `s` takes on `p`. */
+export function stepTimeMs(p: EngineProfile, s: BatchShape): number {
+  const gemm = (p.gemmMsPer1kTokens * s.tokens) / 1000;
+  const linear = (p.weightsMs ** 1.5 + gemm ** 1.5) ** (2 / 3);
+  const tpComm = p.tp > 1 ? p.tpCommMs + (p.tpCommMsPer1kTokens * s.tokens) / 1000 : 0;
+  return (
+    p.stepOverheadMs +
+    p.perRequestMs * s.requests +
+    linear +
+    (p.prefillAttnMsPerMPairs * s.prefillPairs) / 1e6 +
+    (p.decodeAttnMsPer1kCtx * s.decodeContext) / 1e3 +
+    tpComm
+  );
+}
+
+/** Query-key pairs of a prefill chunk of `n` new tokens after `c` tokens already in KV. */
+export function prefillPairs(n: number, c: number): number {
+  return n * (c + n / 2);
+}
