@@ -80,7 +80,7 @@ export class EmulatedEngineServer {
     }
     if (req.method === 'POST' && (url === '/v1/chat/completions' || url === '/v1/completions')) {
       const body = await readJson(req, res);
-      if (body !== undefined) this.generate(req, res, body, url === '/v1/chat/completions');
+      if (body !== undefined) this.generate(res, body, url === '/v1/chat/completions');
       return;
     }
     if (req.method === 'POST' && url === '/v1/embeddings') {
@@ -91,12 +91,7 @@ export class EmulatedEngineServer {
     sendJson(res, 404, errorJson(`no route ${req.method} ${url}`, 'not_found_error'));
   }
 
-  private generate(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: Record<string, unknown>,
-    chat: boolean,
-  ): void {
+  private generate(res: ServerResponse, body: Record<string, unknown>, chat: boolean): void {
     if (!this.checkModel(res, body)) return;
     const prompt = chat ? chatPromptText(body.messages) : completionPromptText(body.prompt);
     const ids = tokenize(prompt);
@@ -106,7 +101,8 @@ export class EmulatedEngineServer {
     const room = p.maxModelLen - promptTokens;
     if (room < 1 || (maxTokens !== undefined && maxTokens > room)) {
       const msg = `This model's maximum context length is ${p.maxModelLen} tokens. However, you requested ${promptTokens + (maxTokens ?? 0)} tokens (${promptTokens} in the messages, ${maxTokens ?? 0} in the completion).`;
-      return sendJson(res, 400, errorJson(msg, 'BadRequestError', 'max_tokens'));
+      sendJson(res, 400, errorJson(msg, 'BadRequestError', 'max_tokens'));
+      return;
     }
     // A request with max_tokens generates exactly that many (as with ignore_eos), so load tests
     // control output lengths; one without stops after the default length, as at an end-of-sequence.
@@ -132,7 +128,8 @@ export class EmulatedEngineServer {
       },
     );
     if (!accepted) {
-      return sendJson(res, 503, errorJson('engine queue is full', 'ServiceUnavailableError'));
+      sendJson(res, 503, errorJson('engine queue is full', 'ServiceUnavailableError'));
+      return;
     }
     // A client that goes away cancels the request inside the engine (frees its batch slot and KV).
     res.on('close', () => {

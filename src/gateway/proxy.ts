@@ -10,7 +10,7 @@ import { SwitchyardError } from '../core/errors.js';
 import type { HttpEngine } from '../adapters/engines/http-engine.js';
 import type { RoutingRequest } from '../framework/routing.js';
 import { asSwitchyardError, writeError } from './errors.js';
-import type { GatewayRuntime, PoolRuntime } from './runtime.js';
+import type { PoolRuntime } from './runtime.js';
 import { SseRelay, type Usage, readUsage } from './sse.js';
 import { type InferenceBody, type Operation, estimatePromptTokens, validateBody } from './validate.js';
 import type { RequestContext } from './context.js';
@@ -79,7 +79,8 @@ async function proxy(
     const outcome = await attemptUpstream(op, body, engine, injectUsage, stream, res, ctx);
     if (outcome === null) return;
     lastError = outcome;
-    (routing.excluded ??= new Set()).add(engine.name);
+    routing.excluded ??= new Set();
+    routing.excluded.add(engine.name);
   }
   throw lastError!;
 }

@@ -38,7 +38,9 @@ describe('config', () => {
     assert.throws(() => parseConfigText('pools: {}'), /pools: at least one pool/);
   });
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the config syntax under test
   it('substitutes ${ENV} and ${ENV:-default}, and refuses a missing variable', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config syntax under test
     const text = minimal.replace('}', ', apiKey: "${UPSTREAM_KEY}", model: "${MODEL:-fallback}" }');
     const cfg = parseConfigText(text, { UPSTREAM_KEY: 'sk-1' });
     const ep = cfg.pools.m!.endpoints[0]!;

@@ -38,7 +38,7 @@ export async function startGateway(raw: Record<string, unknown>, apiKey = 'unuse
 
 /** A one-pool config with emulated endpoints of a profile. */
 export function emulatedPool(
-  model: string,
+  _model: string,
   names: string[],
   profile = 'qwen2.5-1.5b-h100',
 ): Record<string, unknown> {
