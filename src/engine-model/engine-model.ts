@@ -267,11 +267,11 @@ export class EngineModel {
       const need = Math.ceil((cached + n) / p.blockSize) - hit.length;
       if (need > this.kv.free - this.kv.countFree(hit)) break; // head-of-line waits for KV
       this.popWaiting();
+      seq.registered = hit.length; // before `allocate` appends the fresh blocks to the same array
       this.kv.acquire(hit);
       seq.blocks = hit;
       this.kv.allocate(need, seq.blocks);
       seq.computed = cached;
-      seq.registered = hit.length;
       this.counters.prefixQueryTokens += total;
       this.counters.prefixHitTokens += cached;
       if (!seq.admitted) {
