@@ -92,9 +92,19 @@ async function serve(args: string[]): Promise<number> {
   const pools = Object.keys(config.pools).join(', ');
   log.info({ url: gw.baseUrl, config: path, pools }, `switchyard listening on :${gw.port}`);
 
+  const rejected = (err: Error): void =>
+    log.error({ err: err.message }, 'reload rejected; the running configuration stays');
   process.on('SIGHUP', () => {
-    gw.reload(withListenOverrides(loadConfigFile(path), values.port, values.host)).catch((err: Error) =>
-      log.error({ err: err.message }, 'reload rejected; the running configuration stays'),
+    let next: SwitchyardConfig;
+    try {
+      next = load(); // a file that no longer parses or validates must not take the gateway down
+    } catch (err) {
+      rejected(err as Error);
+      return;
+    }
+    gw.reload(next).then(
+      () => log.info({ config: path, pools: Object.keys(next.pools).join(', ') }, 'configuration reloaded'),
+      rejected,
     );
   });
   await new Promise<void>((resolve) => {

@@ -1,0 +1,123 @@
+/**
+ * The `switchyard` command as an operator runs it: help, profiles, and a real `serve` process that
+ * reloads on SIGHUP (refusing a broken file without going down) and drains on SIGTERM, exiting 0.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+const pool = (name: string) =>
+  `  ${name}:\n    endpoints:\n      - { name: ${name}-0, kind: emulated, profile: qwen2.5-1.5b-h100 }\n`;
+const config = (...pools: string[]) =>
+  `server: { host: 127.0.0.1 }\nlog: { level: info }\npools:\n${pools.map(pool).join('')}`;
+
+/** Collects a child's JSON log lines and resolves when one matches. */
+function logWatcher(child: ChildProcess) {
+  const lines: Record<string, unknown>[] = [];
+  const waiters: {
+    match: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i = buf.indexOf('\n'); i !== -1; i = buf.indexOf('\n')) {
+      const text = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.match(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  return (match: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const seen = lines.find(match);
+      if (seen) return resolve(seen);
+      const timer = setTimeout(() => reject(new Error('log line not seen')), timeoutMs);
+      waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+}
+
+describe('switchyard CLI', () => {
+  it('prints help for each command and lists engine profiles', () => {
+    for (const args of [['--help'], ['serve', '--help'], ['engine', '--help']]) {
+      const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+      assert.equal(r.status, 0, args.join(' '));
+      assert.match(r.stdout, /Usage/);
+    }
+    const list = spawnSync(process.execPath, [MAIN, 'engine', '--list-profiles'], { encoding: 'utf8' });
+    for (const name of ['llama3.1-8b-h100', 'qwen2.5-7b-h100', 'qwen2.5-1.5b-h100'])
+      assert.match(list.stdout, new RegExp(name));
+    const bad = spawnSync(process.execPath, [MAIN, 'serve', '--config', '/nonexistent.yaml'], {
+      encoding: 'utf8',
+    });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /nonexistent\.yaml/);
+  });
+
+  it('serve: SIGHUP reloads (a broken file is refused), SIGTERM drains a stream and exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, config('a'));
+    const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const seen = logWatcher(child);
+    try {
+      const listening = await seen((l) => typeof l.url === 'string');
+      const client = new OpenAI({ baseURL: listening.url as string, apiKey: 'unused', maxRetries: 0 });
+      const ask = (model: string) =>
+        client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], max_tokens: 2 });
+      assert.equal((await ask('a')).usage?.completion_tokens, 2);
+
+      writeFileSync(file, config('a', 'b'));
+      child.kill('SIGHUP');
+      await seen((l) => l.msg === 'configuration reloaded');
+      assert.equal((await ask('b')).usage?.completion_tokens, 2);
+
+      writeFileSync(file, 'pools: [this is not a pool map');
+      child.kill('SIGHUP');
+      await seen((l) => l.msg === 'reload rejected; the running configuration stays');
+      assert.equal((await ask('a')).usage?.completion_tokens, 2);
+
+      const stream = await client.chat.completions.create({
+        model: 'a',
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 150,
+        stream: true,
+      });
+      let chunks = 0;
+      for await (const c of stream) {
+        if (c.choices[0]?.delta.content && ++chunks === 1) child.kill('SIGTERM');
+      }
+      assert.equal(chunks, 150, 'the stream in flight at SIGTERM completes');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
