@@ -35,6 +35,10 @@ describe('config', () => {
       /pools\.m\.endpoints\[0\]\.url/,
     );
     assert.throws(() => parseConfigText(`server: { port: -1 }\n${minimal}`), /server\.port/);
+    assert.throws(
+      () => parseConfigText('pools:\n  m:\n    endpoints: [{ name: e, kind: emulated, profile: gpt-9-tpu }]'),
+      /pools\.m\.endpoints\[0\]\.profile: unknown engine profile 'gpt-9-tpu'; known: llama3\.1-8b-h100/,
+    );
     assert.throws(() => parseConfigText('pools: {}'), /pools: at least one pool/);
   });
 
