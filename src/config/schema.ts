@@ -44,8 +44,8 @@ const httpEndpointSchema = z.strictObject({
   engine: z.enum(['vllm', 'sglang', 'llamacpp', 'ollama', 'openai']).default('openai'),
   /** Path of the active health check, relative to the URL's origin; null disables it. */
   healthPath: z.string().startsWith('/').nullable().optional(),
-  /** Upstream connections kept in the pool at most. */
-  connections: positiveInt.default(128),
+  /** Upstream connections kept in the pool at most; default: `maxConcurrency`, so no admitted request waits for a socket. */
+  connections: positiveInt.optional(),
 });
 
 const emulatedEndpointSchema = z.strictObject({

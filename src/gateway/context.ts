@@ -48,14 +48,13 @@ export class RequestContext {
   finish(status: number): void {
     if (this.finished) return;
     this.finished = true;
-    const m = this.metrics;
-    const labels = { model: this.model, endpoint: this.endpoint };
-    m.requests.inc({ ...labels, status: String(status) });
-    m.duration.observe(labels, (this.clock.now() - this.startMs) / 1000);
-    if (!Number.isNaN(this.firstTokenMs)) m.ttft.observe(labels, (this.firstTokenMs - this.startMs) / 1000);
+    const s = this.metrics.seriesOf(this.model, this.endpoint);
+    s.requests(status).inc();
+    s.duration.observe((this.clock.now() - this.startMs) / 1000);
+    if (!Number.isNaN(this.firstTokenMs)) s.ttft.observe((this.firstTokenMs - this.startMs) / 1000);
     if (this.usage !== null) {
-      m.tokens.inc({ ...labels, direction: 'prompt' }, this.usage.promptTokens);
-      m.tokens.inc({ ...labels, direction: 'completion' }, this.usage.completionTokens);
+      s.promptTokens.inc(this.usage.promptTokens);
+      s.completionTokens.inc(this.usage.completionTokens);
     }
     if (status >= 500)
       this.log.warn(

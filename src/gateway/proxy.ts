@@ -11,7 +11,7 @@ import type { HttpEngine } from '../adapters/engines/http-engine.js';
 import type { RoutingRequest } from '../framework/routing.js';
 import { asSwitchyardError, writeError } from './errors.js';
 import type { PoolRuntime } from './runtime.js';
-import { SseRelay, type Usage, readUsage } from './sse.js';
+import { SseRelay, type Usage, usageOfJsonBody } from './sse.js';
 import { type InferenceBody, type Operation, estimatePromptTokens, validateBody } from './validate.js';
 import type { RequestContext } from './context.js';
 
@@ -38,7 +38,7 @@ export async function handleInference(
       });
     }
     ctx.model = pool.name;
-    await proxy(op, body, pool, res, ctx);
+    await proxy(op, body, raw, pool, res, ctx);
   } catch (err) {
     const e = asSwitchyardError(err);
     if (e.code === 'SWY_ERR_INTERNAL') ctx.log.error({ err, requestId: ctx.id }, 'internal error');
@@ -52,6 +52,7 @@ export async function handleInference(
 async function proxy(
   op: Operation,
   body: InferenceBody,
+  raw: Buffer,
   pool: PoolRuntime,
   res: ServerResponse,
   ctx: RequestContext,
@@ -76,7 +77,7 @@ async function proxy(
       throw lastError ?? err;
     }
     if (attempt > 0) ctx.onRetry();
-    const outcome = await attemptUpstream(op, body, engine, injectUsage, stream, res, ctx);
+    const outcome = await attemptUpstream(op, body, raw, engine, injectUsage, stream, res, ctx);
     if (outcome === null) return;
     lastError = outcome;
     routing.excluded ??= new Set();
@@ -92,6 +93,7 @@ async function proxy(
 async function attemptUpstream(
   op: Operation,
   body: InferenceBody,
+  raw: Buffer,
   engine: HttpEngine,
   injectUsage: boolean,
   stream: boolean,
@@ -103,11 +105,15 @@ async function attemptUpstream(
   state.inFlight++;
   state.breaker.onSend();
   try {
-    const upstreamBody = JSON.stringify({
-      ...body,
-      model: engine.upstreamModel,
-      ...(injectUsage ? { stream_options: { ...body.stream_options, include_usage: true } } : {}),
-    });
+    // The client's bytes go upstream as they are unless the model name or stream_options must change.
+    const upstreamBody =
+      body.model === engine.upstreamModel && !injectUsage
+        ? raw
+        : JSON.stringify({
+            ...body,
+            model: engine.upstreamModel,
+            ...(injectUsage ? { stream_options: { ...body.stream_options, include_usage: true } } : {}),
+          });
     let upstream: Dispatcher.ResponseData;
     try {
       upstream = await engine.post(UPSTREAM_PATH[op], upstreamBody, ctx.id, ctx.abort.signal);
@@ -166,13 +172,7 @@ async function relayJson(
   ctx: RequestContext,
 ): Promise<void> {
   const buf = Buffer.from(await upstream.body.arrayBuffer());
-  if (upstream.statusCode < 300) {
-    try {
-      ctx.usage = readUsage(JSON.parse(buf.toString('utf8')));
-    } catch {
-      // A body that is not JSON is still relayed; it just carries no usage.
-    }
-  }
+  if (upstream.statusCode < 300) ctx.usage = usageOfJsonBody(buf);
   res.writeHead(upstream.statusCode, {
     ...ctx.headers,
     'content-type': String(upstream.headers['content-type'] ?? 'application/json'),
@@ -222,17 +222,46 @@ function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
 }
 
 /** Reads the body up to `limit` bytes; a larger body is refused with 413 before it is buffered. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (declared > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  // Plain listeners, not an async iterator: this runs for every request and allocates less.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new SwitchyardError('SWY_ERR_INVALID_REQUEST', 'the client closed the connection mid-body'));
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 function tooLarge(limit: number): SwitchyardError {

@@ -123,7 +123,7 @@ async function engineOptions(
       apiKey: ep.apiKey,
       engine: ep.engine,
       healthPath: ep.healthPath,
-      connections: ep.connections,
+      connections: ep.connections ?? ep.maxConcurrency,
       timeouts: ep.timeouts,
     };
   }

@@ -21,6 +21,45 @@ export function readUsage(obj: unknown): Usage | null {
   return { promptTokens: p, completionTokens: c };
 }
 
+const USAGE_KEY = Buffer.from('"usage"');
+
+/**
+ * Usage of a whole JSON response body without parsing all of it: only the object under the last
+ * `"usage"` key is parsed. An unescaped `"usage"` can only be a key (inside strings the quotes are
+ * escaped), and OpenAI-compatible servers put the top-level usage last.
+ */
+export function usageOfJsonBody(buf: Buffer): Usage | null {
+  const at = buf.lastIndexOf(USAGE_KEY);
+  if (at === -1) return null;
+  let i = skipSpace(buf, at + USAGE_KEY.length);
+  if (buf[i] !== 0x3a /* : */) return null;
+  i = skipSpace(buf, i + 1);
+  if (buf[i] !== 0x7b /* { */) return null;
+  let depth = 0;
+  let inString = false;
+  for (let j = i; j < buf.length; j++) {
+    const c = buf[j];
+    if (inString) {
+      if (c === 0x5c /* \ */) j++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22 /* " */) inString = true;
+    else if (c === 0x7b) depth++;
+    else if (c === 0x7d /* } */ && --depth === 0) {
+      try {
+        return readUsage({ usage: JSON.parse(buf.toString('utf8', i, j + 1)) });
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
+}
+
+function skipSpace(buf: Buffer, i: number): number {
+  while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+  return i;
+}
+
 /**
  * Feed upstream bytes with {@link push}; it returns the complete events to send on (possibly '').
  * An incomplete trailing event is held until its terminating blank line arrives.

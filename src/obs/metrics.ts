@@ -7,6 +7,33 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+type CounterChild = ReturnType<Counter<string>['labels']>;
+type HistogramChild = ReturnType<Histogram<string>['labels']>;
+
+/** The per-(model, endpoint) series a finished request updates, resolved once and reused. */
+export class RequestSeries {
+  private readonly byStatus = new Map<number, CounterChild>();
+
+  constructor(
+    private readonly m: GatewayMetrics,
+    private readonly model: string,
+    private readonly endpoint: string,
+    readonly duration: HistogramChild,
+    readonly ttft: HistogramChild,
+    readonly promptTokens: CounterChild,
+    readonly completionTokens: CounterChild,
+  ) {}
+
+  requests(status: number): CounterChild {
+    let c = this.byStatus.get(status);
+    if (c === undefined) {
+      c = this.m.requests.labels({ model: this.model, endpoint: this.endpoint, status: String(status) });
+      this.byStatus.set(status, c);
+    }
+    return c;
+  }
+}
+
 /** Every metric the gateway exports. */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -20,6 +47,31 @@ export class GatewayMetrics {
   readonly endpointCircuitOpen: Gauge<'endpoint'>;
   readonly retries: Counter<'model'>;
   readonly configReloads: Counter<'result'>;
+
+  private readonly series = new Map<string, RequestSeries>();
+
+  /**
+   * The series of one (model, endpoint) pair. prom-client hashes label objects on every call, so the
+   * hot path looks them up once here; both names come from the config, which bounds the map.
+   */
+  seriesOf(model: string, endpoint: string): RequestSeries {
+    const key = `${model}\u0000${endpoint}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      const labels = { model, endpoint };
+      s = new RequestSeries(
+        this,
+        model,
+        endpoint,
+        this.duration.labels(labels),
+        this.ttft.labels(labels),
+        this.tokens.labels({ ...labels, direction: 'prompt' }),
+        this.tokens.labels({ ...labels, direction: 'completion' }),
+      );
+      this.series.set(key, s);
+    }
+    return s;
+  }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];

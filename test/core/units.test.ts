@@ -9,7 +9,7 @@ import {
 import type { Clock, TimerHandle } from '../../src/core/clock.js';
 import { CircuitBreaker } from '../../src/datalayer/circuit-breaker.js';
 import { blockHashChain, tokenize } from '../../src/emulator/tokens.js';
-import { SseRelay } from '../../src/gateway/sse.js';
+import { SseRelay, usageOfJsonBody } from '../../src/gateway/sse.js';
 
 /** A clock that only moves when told (no timers needed here). */
 class StillClock implements Clock {
@@ -57,6 +57,30 @@ describe('CircuitBreaker', () => {
     assert.equal(b.state(), 'open');
     clock.t = 250;
     assert.equal(b.state(), 'half-open');
+  });
+});
+
+describe('usageOfJsonBody', () => {
+  const usage = (o: unknown) => usageOfJsonBody(Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)));
+
+  it('reads the top-level usage of a response without parsing the rest', () => {
+    const body = {
+      id: 'x',
+      choices: [{ message: { content: 'he said "usage": {"prompt_tokens": 99} here' } }],
+      usage: { prompt_tokens: 12, completion_tokens: 3, prompt_tokens_details: { cached_tokens: 8 } },
+    };
+    assert.deepEqual(usage(body), { promptTokens: 12, completionTokens: 3 });
+    assert.deepEqual(usage('{"usage" : { "prompt_tokens": 5, "completion_tokens": 0 }\n}'), {
+      promptTokens: 5,
+      completionTokens: 0,
+    });
+  });
+
+  it('returns null when there is no usage object, or it is cut off', () => {
+    assert.equal(usage({ choices: [] }), null);
+    assert.equal(usage({ usage: null }), null);
+    assert.equal(usage('{"usage":{"prompt_tokens":5,'), null);
+    assert.equal(usage({ choices: [{ text: 'the word "usage" quoted' }] }), null);
   });
 });
 

@@ -71,7 +71,7 @@ export class HttpEngine {
    */
   async post(
     apiPath: string,
-    body: string,
+    body: string | Buffer,
     requestId: string,
     signal: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
