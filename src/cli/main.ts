@@ -6,11 +6,14 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from '../config/load.js';
+import { SwitchyardError } from '../core/errors.js';
 import type { SwitchyardConfig } from '../config/schema.js';
 import { ENGINE_PROFILES, getProfile } from '../engine-model/profiles.js';
 import { EmulatedEngineServer } from '../emulator/server.js';
 import { Gateway } from '../gateway/server.js';
 import { createLogger } from '../obs/logger.js';
+import { TraceError } from '../traces/loaders.js';
+import { UsageError, sim } from './sim.js';
 
 const DEMO_CONFIG = fileURLToPath(new URL('../../../config/demo.yaml', import.meta.url));
 
@@ -20,6 +23,7 @@ Usage:
   switchyard serve [--config FILE] [--port N] [--host ADDR]   run the gateway (default: the embedded demo)
   switchyard engine --profile NAME [--port N] [--host ADDR]   run one emulated engine
   switchyard engine --list-profiles                           list engine profiles
+  switchyard sim --trace FILE --out DIR [...]                 replay a trace on a virtual clock
   switchyard COMMAND --help                                   help for a command
 `;
 
@@ -66,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'serve') return serve(rest);
   if (command === 'engine') return engine(rest);
+  if (command === 'sim') return sim(rest);
   process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
   return 2;
 }
@@ -182,7 +187,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    const usage =
+      err instanceof ConfigError ||
+      err instanceof UsageError ||
+      err instanceof TraceError ||
+      err instanceof SwitchyardError;
+    if (usage || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`switchyard: ${(err as Error).message}\n`);
       process.exitCode = 2;
       return;

@@ -14,7 +14,7 @@ import type { EmulatorFleet } from '../emulator/fleet.js';
 import type { EndpointView } from '../framework/endpoint.js';
 import type { RoutingContext } from '../framework/routing.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
-import { ROUTING_PRESETS, Router, type RoutingProfileSpec } from '../router/router.js';
+import { Router, routingSpec } from '../router/router.js';
 
 /** One pool: the endpoints serving a client model name, and its router. */
 export interface PoolRuntime {
@@ -66,12 +66,6 @@ export class GatewayRuntime {
   }
 }
 
-/** Expands a router preset name into its plugin list. */
-export function routingSpec(cfg: SwitchyardConfig): RoutingProfileSpec {
-  const p = cfg.router.profile;
-  return typeof p === 'string' ? ROUTING_PRESETS[p]! : p;
-}
-
 /**
  * Builds the runtime for `cfg`, reusing unchanged engines of `prev`. Emulated endpoints are started
  * through `fleet`. Throws (and starts nothing that stays) when a plugin type is unknown.
@@ -81,7 +75,7 @@ export async function buildRuntime(
   prev: GatewayRuntime | null,
   deps: { clock: Clock; fleet: EmulatorFleet },
 ): Promise<GatewayRuntime> {
-  const spec = routingSpec(cfg);
+  const spec = routingSpec(cfg.router.profile);
   const registry = builtinRoutingRegistry();
   const reusable = new Map<string, HttpEngine>();
   for (const e of prev?.engines() ?? []) reusable.set(engineKey(e.state.pool, e.options), e);

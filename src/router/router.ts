@@ -35,6 +35,16 @@ export const ROUTING_PRESETS: Readonly<Record<string, RoutingProfileSpec>> = {
   },
 };
 
+/** Expands a preset name into its plugin list; an explicit profile is returned as it is. */
+export function routingSpec(profile: string | RoutingProfileSpec): RoutingProfileSpec {
+  if (typeof profile !== 'string') return profile;
+  const preset = ROUTING_PRESETS[profile];
+  if (preset === undefined) {
+    throw new Error(`unknown routing preset "${profile}"; known: ${Object.keys(ROUTING_PRESETS).join(', ')}`);
+  }
+  return preset;
+}
+
 /** A compiled routing profile for one pool. */
 export class Router {
   private readonly filters: readonly Filter[];

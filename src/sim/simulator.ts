@@ -1,0 +1,377 @@
+/**
+ * @module sim/simulator
+ * Replays a workload through the gateway's own routing code on a virtual clock. Each endpoint is the
+ * engine model (the same module the emulated engine runs) with the same data-layer state the live
+ * gateway keeps (`EndpointState`: in-flight count, breaker, scraped metrics); each pool routes with
+ * the same compiled `Router` the live gateway builds from the same profile. The trace is streamed
+ * and per-request results go to a sink as they finish, so memory does not grow with trace length.
+ */
+import { SwitchyardError } from '../core/errors.js';
+import { SeededRng } from '../core/rng.js';
+import { VirtualClock } from '../core/virtual-clock.js';
+import { EndpointState } from '../datalayer/endpoint-state.js';
+import { EngineModel } from '../engine-model/engine-model.js';
+import { prefillPairs, stepTimeMs } from '../engine-model/step-time.js';
+import type { EngineProfile, EngineRequestResult } from '../engine-model/types.js';
+import type { RoutingContext, RoutingRequest } from '../framework/routing.js';
+import { builtinRoutingRegistry } from '../plugins/routing/register.js';
+import { Router, type RoutingProfileSpec } from '../router/router.js';
+import { engineBlockHashes } from '../traces/block-hashes.js';
+import type { TraceRecord } from '../traces/record.js';
+import { LogHistogram, type Percentiles } from './log-histogram.js';
+
+/** One simulated replica. */
+export interface SimEndpointSpec {
+  readonly name: string;
+  readonly profile: EngineProfile;
+  /** The gateway's per-endpoint concurrency limit, as in the live config. */
+  readonly maxConcurrency: number;
+}
+
+export interface SimPoolSpec {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  readonly endpoints: readonly SimEndpointSpec[];
+}
+
+export interface SimOptions {
+  readonly pools: readonly SimPoolSpec[];
+  readonly routing: RoutingProfileSpec;
+  readonly seed?: number;
+  /** How often engine metrics are scraped into the endpoint views (ms); 0 = fresh at every decision. */
+  readonly scrapeIntervalMs?: number;
+  /** Requests each engine may hold waiting; more are refused (as the emulated server's 503). */
+  readonly maxWaitingPerEngine?: number;
+  /** TTFT SLO: absolute ms, or a multiple of the request's own TTFT on an idle replica. */
+  readonly slo?: { readonly ttftMs?: number; readonly ttftScale?: number; readonly tpotMs?: number };
+}
+
+/** The outcome of one request, as written to `requests.jsonl`. */
+export interface RequestRecord {
+  readonly id: string;
+  readonly arrival_ms: number;
+  readonly input_tokens: number;
+  readonly output_tokens: number;
+  readonly cached_tokens: number;
+  readonly queue_ms: number;
+  readonly ttft_ms: number;
+  readonly tpot_ms: number;
+  readonly e2e_ms: number;
+  readonly endpoint: string;
+  readonly pool: string;
+  readonly status: 'ok' | 'rejected';
+  /** Why a request was refused: no endpoint could take it, the engine queue was full, or it exceeds the model's context. */
+  readonly reject_reason: 'none' | 'no_endpoint' | 'queue_full' | 'too_long';
+  readonly preemptions: number;
+  readonly slo_met: boolean;
+}
+
+export interface SimSummary {
+  readonly requests: number;
+  readonly completed: number;
+  readonly rejected: number;
+  readonly duration_s: number;
+  readonly ttft_ms: Percentiles;
+  readonly tpot_ms: Percentiles;
+  readonly e2e_ms: Percentiles;
+  readonly queue_ms: Percentiles;
+  readonly slo_attainment: number;
+  readonly goodput_rps: number;
+  readonly throughput_rps: number;
+  readonly output_tokens_per_s: number;
+  /** Cached prompt tokens / prompt tokens of completed requests; null when the trace has no block ids. */
+  readonly prefix_hit_rate: number | null;
+  /** Time-average number of requests in the system (Little's law: = throughput × mean E2E). */
+  readonly mean_in_system: number;
+  /** Requests served by the busiest replica ÷ the mean per replica (1 = perfectly even). */
+  readonly load_imbalance: number;
+  readonly per_endpoint: Readonly<Record<string, number>>;
+  readonly replica_seconds: number;
+  readonly cost_usd: number;
+  readonly cold_starts: number;
+}
+
+interface SimEndpoint {
+  readonly spec: SimEndpointSpec;
+  readonly state: EndpointState;
+  readonly engine: EngineModel;
+  served: number;
+}
+
+interface SimPool {
+  readonly name: string;
+  readonly endpoints: readonly SimEndpoint[];
+  readonly router: Router;
+}
+
+/** One simulation run (use once). */
+export class Simulation {
+  readonly clock = new VirtualClock();
+  private readonly pools: SimPool[];
+  private readonly byModel = new Map<string, SimPool>();
+  private readonly ctx: RoutingContext;
+  private readonly scrapeMs: number;
+  private readonly slo: NonNullable<SimOptions['slo']>;
+  private readonly hist = {
+    ttft: new LogHistogram(),
+    tpot: new LogHistogram(),
+    e2e: new LogHistogram(),
+    queue: new LogHistogram(),
+  };
+  private requests = 0;
+  private completed = 0;
+  private rejected = 0;
+  private sloMet = 0;
+  private outputTokens = 0;
+  private promptTokens = 0;
+  private cachedTokens = 0;
+  private inSystem = 0;
+  private inSystemArea = 0;
+  private lastChangeMs = 0;
+  private firstArrivalMs = Number.NaN;
+  private lastEventMs = 0;
+  private hashes = false;
+  private sink: ((r: RequestRecord) => void) | null = null;
+
+  constructor(readonly options: SimOptions) {
+    if (options.pools.length === 0) throw new Error('a simulation needs at least one pool');
+    this.ctx = { rng: new SeededRng(options.seed ?? 1) };
+    this.scrapeMs = options.scrapeIntervalMs ?? 0;
+    this.slo = options.slo ?? { ttftScale: 5 };
+    const registry = builtinRoutingRegistry();
+    this.pools = options.pools.map((p) => {
+      const endpoints = p.endpoints.map((e) => ({
+        spec: e,
+        state: new EndpointState(e.name, p.name, e.maxConcurrency, this.clock, {
+          failureThreshold: 3,
+          openMs: 10_000,
+        }),
+        engine: new EngineModel(e.profile, this.clock, { maxWaiting: options.maxWaitingPerEngine ?? 4096 }),
+        served: 0,
+      }));
+      const pool = {
+        name: p.name,
+        endpoints,
+        router: new Router(options.routing, registry, endpoints.length),
+      };
+      for (const m of [p.name, ...(p.aliases ?? [])]) this.byModel.set(m, pool);
+      return pool;
+    });
+  }
+
+  /** Replays `records` (in arrival order); `sink` gets each request's record as it finishes. */
+  async run(
+    records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>,
+    sink?: (r: RequestRecord) => void,
+  ): Promise<SimSummary> {
+    this.sink = sink ?? null;
+    let live = true;
+    if (this.scrapeMs > 0) {
+      const scrape = (): void => {
+        this.scrapeAll();
+        if (live || this.inSystem > 0) this.clock.setTimer(this.scrapeMs, scrape);
+      };
+      this.clock.setTimer(0, scrape);
+    }
+    let n = 0;
+    let prevArrival = Number.NEGATIVE_INFINITY;
+    for await (const r of records) {
+      if (r.arrivalMs < prevArrival) throw new Error(`trace is not in arrival order at request ${n}`);
+      prevArrival = r.arrivalMs;
+      this.clock.runUntil(r.arrivalMs);
+      this.arrive(r, `r${n++}`);
+    }
+    live = false;
+    this.clock.runAll();
+    return this.summary();
+  }
+
+  private arrive(r: TraceRecord, id: string): void {
+    const now = this.clock.now();
+    if (Number.isNaN(this.firstArrivalMs)) this.firstArrivalMs = now;
+    this.requests++;
+    const pool = (r.model !== undefined ? this.byModel.get(r.model) : undefined) ?? this.pools[0]!;
+    const req: RoutingRequest = { id, pool: pool.name, promptTokensEstimate: r.inputTokens, excluded: null };
+    if (this.scrapeMs === 0) for (const e of pool.endpoints) this.scrape(e);
+    const views = pool.endpoints.map((e, i) => e.state.view(i));
+    let ep: SimEndpoint;
+    try {
+      ep = pool.endpoints[pool.router.route(req, views, this.ctx).index]!;
+    } catch (err) {
+      if (!(err instanceof SwitchyardError)) throw err;
+      this.reject(r, id, pool.name, 'none', 'no_endpoint');
+      return;
+    }
+    const promptTokens = Math.max(1, r.inputTokens);
+    const outputTokens = Math.max(1, r.outputTokens);
+    const blockHashes = engineBlockHashes(r, ep.spec.profile.blockSize);
+    if (blockHashes !== undefined) this.hashes = true;
+    ep.state.inFlight++;
+    this.enter(now);
+    const accepted = ep.engine.submit(
+      { id, promptTokens, outputTokens, ...(blockHashes ? { blockHashes } : {}) },
+      { onFinish: (res) => this.finished(ep, pool.name, res) },
+    );
+    if (!accepted) {
+      ep.state.inFlight--;
+      this.leave(now);
+      const tooLong = promptTokens + outputTokens > ep.spec.profile.maxModelLen;
+      this.reject(r, id, pool.name, ep.spec.name, tooLong ? 'too_long' : 'queue_full');
+    }
+  }
+
+  private finished(ep: SimEndpoint, pool: string, res: EngineRequestResult): void {
+    ep.state.inFlight--;
+    ep.served++;
+    this.leave(res.finishedMs);
+    this.completed++;
+    const ttft = res.firstTokenMs - res.arrivalMs;
+    const e2e = res.finishedMs - res.arrivalMs;
+    const queue = res.firstScheduledMs - res.arrivalMs;
+    const tpot =
+      res.outputTokens > 1 ? (res.finishedMs - res.firstTokenMs) / (res.outputTokens - 1) : Number.NaN;
+    this.hist.ttft.add(ttft);
+    this.hist.e2e.add(e2e);
+    this.hist.queue.add(queue);
+    if (!Number.isNaN(tpot)) this.hist.tpot.add(tpot);
+    this.outputTokens += res.outputTokens;
+    this.promptTokens += res.promptTokens;
+    this.cachedTokens += res.cachedTokens;
+    const met = this.meetsSlo(ep.spec.profile, res.promptTokens, ttft, tpot);
+    if (met) this.sloMet++;
+    this.sink?.({
+      id: res.id,
+      arrival_ms: res.arrivalMs,
+      input_tokens: res.promptTokens,
+      output_tokens: res.outputTokens,
+      cached_tokens: res.cachedTokens,
+      queue_ms: queue,
+      ttft_ms: ttft,
+      tpot_ms: tpot,
+      e2e_ms: e2e,
+      endpoint: ep.spec.name,
+      pool,
+      status: 'ok',
+      reject_reason: 'none',
+      preemptions: res.preemptions,
+      slo_met: met,
+    });
+  }
+
+  private reject(
+    r: TraceRecord,
+    id: string,
+    pool: string,
+    endpoint: string,
+    reason: RequestRecord['reject_reason'],
+  ): void {
+    this.rejected++;
+    this.sink?.({
+      id,
+      arrival_ms: r.arrivalMs,
+      input_tokens: r.inputTokens,
+      output_tokens: r.outputTokens,
+      cached_tokens: 0,
+      queue_ms: Number.NaN,
+      ttft_ms: Number.NaN,
+      tpot_ms: Number.NaN,
+      e2e_ms: Number.NaN,
+      endpoint,
+      pool,
+      status: 'rejected',
+      reject_reason: reason,
+      preemptions: 0,
+      slo_met: false,
+    });
+  }
+
+  private meetsSlo(p: EngineProfile, promptTokens: number, ttft: number, tpot: number): boolean {
+    const s = this.slo;
+    const ttftLimit = s.ttftMs ?? (s.ttftScale ?? 5) * idleTtftMs(p, promptTokens);
+    if (ttft > ttftLimit) return false;
+    return s.tpotMs === undefined || Number.isNaN(tpot) || tpot <= s.tpotMs;
+  }
+
+  private scrapeAll(): void {
+    for (const p of this.pools) for (const e of p.endpoints) this.scrape(e);
+  }
+
+  private scrape(e: SimEndpoint): void {
+    const s = e.engine.stats();
+    e.state.metrics = {
+      running: s.running,
+      waiting: s.waiting,
+      kvUsage: s.kvUsage,
+      scrapedAtMs: this.clock.now(),
+    };
+  }
+
+  private enter(now: number): void {
+    this.account(now);
+    this.inSystem++;
+  }
+
+  private leave(now: number): void {
+    this.account(now);
+    this.inSystem--;
+  }
+
+  private account(now: number): void {
+    this.inSystemArea += this.inSystem * (now - this.lastChangeMs);
+    this.lastChangeMs = now;
+    if (now > this.lastEventMs) this.lastEventMs = now;
+  }
+
+  private summary(): SimSummary {
+    const start = Number.isNaN(this.firstArrivalMs) ? 0 : this.firstArrivalMs;
+    const spanMs = Math.max(0, this.lastEventMs - start);
+    const spanS = spanMs / 1000;
+    const perEndpoint: Record<string, number> = {};
+    let replicas = 0;
+    let costPerS = 0;
+    let maxServed = 0;
+    for (const p of this.pools) {
+      for (const e of p.endpoints) {
+        perEndpoint[e.spec.name] = e.served;
+        replicas++;
+        costPerS += e.spec.profile.costPerHourUsd / 3600;
+        maxServed = Math.max(maxServed, e.served);
+      }
+    }
+    const meanServed = this.completed / Math.max(1, replicas);
+    const rate = (x: number) => (spanS > 0 ? x / spanS : 0);
+    return {
+      requests: this.requests,
+      completed: this.completed,
+      rejected: this.rejected,
+      duration_s: spanS,
+      ttft_ms: this.hist.ttft.summary(),
+      tpot_ms: this.hist.tpot.summary(),
+      e2e_ms: this.hist.e2e.summary(),
+      queue_ms: this.hist.queue.summary(),
+      slo_attainment: this.requests > 0 ? this.sloMet / this.requests : Number.NaN,
+      goodput_rps: rate(this.sloMet),
+      throughput_rps: rate(this.completed),
+      output_tokens_per_s: rate(this.outputTokens),
+      prefix_hit_rate: this.hashes && this.promptTokens > 0 ? this.cachedTokens / this.promptTokens : null,
+      mean_in_system: spanMs > 0 ? this.inSystemArea / spanMs : 0,
+      load_imbalance: meanServed > 0 ? maxServed / meanServed : Number.NaN,
+      per_endpoint: perEndpoint,
+      replica_seconds: replicas * spanS,
+      cost_usd: costPerS * spanS,
+      cold_starts: 0,
+    };
+  }
+}
+
+/** TTFT of a prompt alone on an idle replica with a cold cache: its prefill chunks, back to back. */
+export function idleTtftMs(p: EngineProfile, promptTokens: number): number {
+  let done = 0;
+  let ms = 0;
+  while (done < promptTokens) {
+    const n = Math.min(p.maxNumBatchedTokens, promptTokens - done);
+    ms += stepTimeMs(p, { requests: 1, tokens: n, prefillPairs: prefillPairs(n, done), decodeContext: 0 });
+    done += n;
+  }
+  return ms;
+}
