@@ -27,8 +27,13 @@ export interface Target {
 /** Parses a loopback URL; anything else is refused. */
 export function targetOf(url: string): Target {
   const u = new URL(url);
-  if (!/^(127\.\d+\.\d+\.\d+|localhost)$/.test(u.hostname)) throw new Error(`loopback only, got ${u.hostname}`);
-  return { host: u.hostname === 'localhost' ? '127.0.0.1' : u.hostname, port: Number(u.port || 80), path: u.pathname };
+  if (!/^(127\.\d+\.\d+\.\d+|localhost)$/.test(u.hostname))
+    throw new Error(`loopback only, got ${u.hostname}`);
+  return {
+    host: u.hostname === 'localhost' ? '127.0.0.1' : u.hostname,
+    port: Number(u.port || 80),
+    path: u.pathname,
+  };
 }
 
 /** The exact bytes of one POST request with a JSON body. */
@@ -43,26 +48,46 @@ export function postBytes(t: Target, body: string): Buffer {
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const DATA = Buffer.from('data:');
 const DONE = Buffer.from('[DONE]');
-const TAIL = 6; // ≥ the longest pattern, so a match split across two reads is still seen
+/**
+ * Counts occurrences of a pattern across a stream of buffers without copying them: a match split
+ * between two reads is found through `carry`, the length of the pattern prefix the last read ended with.
+ */
+class PatternCounter {
+  private carry = 0;
 
-function countIn(buf: Buffer, pat: Buffer): number {
-  let n = 0;
-  let i = buf.indexOf(pat);
-  while (i !== -1) {
-    n++;
-    i = buf.indexOf(pat, i + pat.length);
-  }
-  return n;
-}
+  constructor(private readonly pat: Buffer) {}
 
-/** Matches of `pat` in `tail + head` that start inside `tail` and end inside `head`. */
-function countSpanning(tail: Buffer, head: Buffer, pat: Buffer): number {
-  const joint = Buffer.concat([tail, head.subarray(0, pat.length - 1)]);
-  let n = 0;
-  for (let s = Math.max(0, tail.length - pat.length + 1); s < tail.length; s++) {
-    if (joint.length - s >= pat.length && joint.compare(pat, 0, pat.length, s, s + pat.length) === 0) n++;
+  reset(): void {
+    this.carry = 0;
   }
-  return n;
+
+  count(b: Buffer): number {
+    const pat = this.pat;
+    let n = 0;
+    let from = 0;
+    if (this.carry > 0) {
+      const k = this.carry;
+      const m = Math.min(pat.length - k, b.length);
+      this.carry = 0;
+      if (b.compare(pat, k, k + m, 0, m) === 0) {
+        if (k + m < pat.length) {
+          this.carry = k + m;
+          return 0;
+        }
+        n++;
+        from = m;
+      }
+    }
+    for (let i = b.indexOf(pat, from); i !== -1; i = b.indexOf(pat, i + pat.length)) n++;
+    // The longest proper prefix of the pattern that this read ends with (cheap: the last byte must match).
+    for (let k = Math.min(pat.length - 1, b.length - from); k > 0; k--) {
+      if (b[b.length - 1] === pat[k - 1] && b.compare(pat, 0, k, b.length - k) === 0) {
+        this.carry = k;
+        break;
+      }
+    }
+    return n;
+  }
 }
 
 enum State {
@@ -96,12 +121,14 @@ class Conn {
   private state = State.Head;
   private head: Buffer | null = null;
   private remaining = 0;
-  private line = '';
+  private chunkSize = 0;
+  private lineBytes = 0;
   private status = 0;
   private closeAfter = false;
   private events = 0;
   private doneSeen = false;
-  private tail: Buffer = Buffer.alloc(0);
+  private readonly dataCounter = new PatternCounter(DATA);
+  private readonly doneCounter = new PatternCounter(DONE);
   private readonly sock: Socket;
   private lastError = '';
 
@@ -128,7 +155,8 @@ class Conn {
     this.head = null;
     this.events = 0;
     this.doneSeen = false;
-    this.tail = Buffer.alloc(0);
+    this.dataCounter.reset();
+    this.doneCounter.reset();
     this.sentAt = performance.now();
     this.sock.write(req);
   }
@@ -142,7 +170,8 @@ class Conn {
     const wasBusy = this.busy;
     this.busy = false;
     this.dead = true;
-    const reason = this.lastError || (this.state === State.Head ? 'closed_before_response' : 'closed_mid_response');
+    const reason =
+      this.lastError || (this.state === State.Head ? 'closed_before_response' : 'closed_mid_response');
     this.hooks.onClose(this, wasBusy, reason);
   }
 
@@ -162,28 +191,9 @@ class Conn {
           break;
         }
         case State.ChunkSize:
-        case State.Trailer: {
-          const e = b.indexOf(10, p);
-          if (e === -1) {
-            this.line += b.toString('latin1', p);
-            p = b.length;
-            break;
-          }
-          const line = (this.line + b.toString('latin1', p, e)).trim();
-          this.line = '';
-          p = e + 1;
-          if (this.state === State.Trailer) {
-            if (line === '') this.complete();
-          } else {
-            const size = Number.parseInt(line, 16);
-            if (size === 0) this.state = State.Trailer;
-            else {
-              this.remaining = size;
-              this.state = State.ChunkData;
-            }
-          }
+        case State.Trailer:
+          p = this.readLine(b, p);
           break;
-        }
         case State.ChunkData: {
           const n = Math.min(this.remaining, b.length - p);
           this.body(b.subarray(p, p + n));
@@ -223,7 +233,8 @@ class Conn {
     const cl = /\r\ncontent-length:\s*(\d+)/.exec(text);
     if (/\r\ntransfer-encoding:[^\r]*chunked/.test(text)) {
       this.state = State.ChunkSize;
-      this.line = '';
+      this.chunkSize = 0;
+      this.lineBytes = 0;
     } else if (cl !== null) {
       this.remaining = Number(cl[1]);
       this.state = State.Length;
@@ -235,23 +246,50 @@ class Conn {
     return p + consumed;
   }
 
+  /**
+   * Consumes a chunk-size line (hex digits, optional `;extensions`) or a trailer line, byte by
+   * byte so that no string is built per chunk; returns the new position.
+   */
+  private readLine(b: Buffer, p: number): number {
+    for (; p < b.length; p++) {
+      const ch = b[p]!;
+      if (ch === 10) {
+        const empty = this.lineBytes === 0;
+        const size = this.chunkSize;
+        this.chunkSize = 0;
+        this.lineBytes = 0;
+        if (this.state === State.Trailer) {
+          if (empty) this.complete();
+        } else if (size === 0) this.state = State.Trailer;
+        else {
+          this.remaining = size;
+          this.state = State.ChunkData;
+        }
+        return p + 1;
+      }
+      if (ch === 13) continue;
+      if (this.state === State.ChunkSize && this.lineBytes >= 0) {
+        const v = ch <= 57 ? ch - 48 : (ch | 32) - 87; // 0-9, a-f, A-F
+        if (v >= 0 && v < 16) this.chunkSize = this.chunkSize * 16 + v;
+        else this.lineBytes = -1; // a `;extension`: ignore the rest of the line
+      }
+      if (this.lineBytes >= 0) this.lineBytes++;
+    }
+    return p;
+  }
+
   private body(b: Buffer): void {
     if (!this.countEvents || b.length === 0) return;
-    let data = countIn(b, DATA);
-    let done = countIn(b, DONE);
-    if (this.tail.length > 0) {
-      data += countSpanning(this.tail, b, DATA);
-      done += countSpanning(this.tail, b, DONE);
-    }
-    this.tail =
-      b.length >= TAIL
-        ? Buffer.from(b.subarray(b.length - TAIL))
-        : Buffer.concat([this.tail, b]).subarray(-TAIL);
+    const data = this.dataCounter.count(b);
+    const done = this.doneCounter.count(b);
     if (done > 0) this.doneSeen = true;
+    // `data: [DONE]` is not an event; when its two halves arrive in different reads, the `data:`
+    // was counted first, so this read's delta is negative and corrects the count.
     const n = data - done;
-    if (n <= 0) return;
-    if (this.events === 0) this.hooks.onFirstEvent?.(this);
+    if (n === 0) return;
+    const before = this.events;
     this.events += n;
+    if (before <= 0 && this.events > 0) this.hooks.onFirstEvent?.(this);
     this.hooks.onEvents?.(this, n);
   }
 
@@ -277,7 +315,9 @@ export interface LatencySummary {
 export function summarize(xs: readonly number[]): LatencySummary {
   const a = Float64Array.from(xs).sort();
   const pct = (p: number): number =>
-    a.length === 0 ? Number.NaN : a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))]!;
+    a.length === 0
+      ? Number.NaN
+      : a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))]!;
   let sum = 0;
   for (const x of a) sum += x;
   return {
@@ -318,9 +358,18 @@ class Run {
     readonly warmupMs: number,
   ) {}
 
+  /** True inside the window; flipped by timers so hot paths need not read the clock. */
+  open = false;
+
   start(): void {
     this.windowStart = performance.now() + this.warmupMs;
     this.windowEnd = this.windowStart + this.durationMs;
+    setTimeout(() => {
+      this.open = true;
+    }, this.warmupMs);
+    setTimeout(() => {
+      this.open = false;
+    }, this.warmupMs + this.durationMs);
   }
 
   inWindow(t: number): boolean {
@@ -515,7 +564,11 @@ export async function runClosed(
   await sleep(opts.warmupMs + opts.durationMs);
   clearInterval(sweeper);
   run.closeAll();
-  return { ...run.counts, rps: run.completedInWindow / (opts.durationMs / 1000), latency: summarize(run.latencies) };
+  return {
+    ...run.counts,
+    rps: run.completedInWindow / (opts.durationMs / 1000),
+    latency: summarize(run.latencies),
+  };
 }
 
 /** Result of a streaming run. */
@@ -545,7 +598,7 @@ export async function runStream(
       if (run.inWindow(c.sentAt)) run.latencies.push(performance.now() - c.sentAt);
     },
     onEvents: (_c, n) => {
-      if (run.inWindow(performance.now())) eventsInWindow += n;
+      if (run.open) eventsInWindow += n;
     },
     onResponse: (c, status, events, done) => {
       const t = performance.now();

@@ -45,7 +45,10 @@ const completion = Buffer.from(
   }),
 );
 const models = Buffer.from(
-  JSON.stringify({ object: 'list', data: [{ id: MODEL, object: 'model', created: CREATED, owned_by: 'mock' }] }),
+  JSON.stringify({
+    object: 'list',
+    data: [{ id: MODEL, object: 'model', created: CREATED, owned_by: 'mock' }],
+  }),
 );
 
 function sse(obj: unknown): Buffer {

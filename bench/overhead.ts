@@ -20,7 +20,8 @@
  * Env (defaults): BENCH_DURATION_S (5) BENCH_REPS (3) BENCH_RATE (1000) BENCH_MAX_CONNECTIONS (64)
  * BENCH_STREAM_CONNECTIONS (32) BENCH_STREAM_CHUNKS (100) BENCH_HOLD_STREAMS (1000)
  * BENCH_HOLD_S (3) BENCH_LOAD_CPU (0) BENCH_GW_CPU (1) BENCH_PIN (1; 0 = no taskset)
- * BENCH_DOCS (docs/benchmarks.md; 0 = do not write) BENCH_JSON (a path for the raw results).
+ * BENCH_DOCS (docs/benchmarks.md; 0 = do not write) BENCH_JSON (a path for the raw results)
+ * BENCH_GW_NODE_FLAGS (node flags for the gateway process only, e.g. `--single-threaded-gc`).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,16 @@ import {
   runRate,
   runStream,
 } from './loadgen.js';
-import { type Aggregate, type MemoryResult, type RunRecord, aggregate, renderReport, updateDocs } from './report.js';
+import {
+  type Aggregate,
+  type GcPauses,
+  type MemoryResult,
+  type RunRecord,
+  aggregate,
+  median,
+  renderReport,
+  updateDocs,
+} from './report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = join(HERE, '..', '..');
@@ -64,10 +74,15 @@ export const CFG = {
   pin: process.env.BENCH_PIN !== '0',
   docs: process.env.BENCH_DOCS ?? join(REPO, 'docs', 'benchmarks.md'),
   json: process.env.BENCH_JSON ?? '',
+  gwNodeFlags: (process.env.BENCH_GW_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
 };
 
 const MODEL = 'mock-gpt';
-const BODY = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
+const BODY = JSON.stringify({
+  model: MODEL,
+  messages: [{ role: 'user', content: 'Say hello.' }],
+  max_tokens: 16,
+});
 const SBODY = JSON.stringify({
   model: MODEL,
   messages: [{ role: 'user', content: 'Say hello.' }],
@@ -113,13 +128,19 @@ function hasTaskset(): boolean {
 }
 
 /** Starts a bench script in its own process (pinned to `cpu` when possible) and waits for `ready`. */
-async function startChild(name: string, script: string, cpu: string, env: Record<string, string>): Promise<Child> {
+async function startChild(
+  name: string,
+  script: string,
+  cpu: string,
+  env: Record<string, string>,
+  nodeFlags: readonly string[] = [],
+): Promise<Child> {
   const file = join(HERE, script);
   const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
   const opts = { stdio, env: { ...process.env, ...env } };
   const proc = tasksetOk
-    ? spawn('taskset', ['-c', cpu, process.execPath, file], opts)
-    : spawn(process.execPath, [file], opts);
+    ? spawn('taskset', ['-c', cpu, process.execPath, ...nodeFlags, file], opts)
+    : spawn(process.execPath, [...nodeFlags, file], opts);
   const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s`)), 20_000);
     proc.once('exit', (code) => reject(new Error(`${name} exited with code ${code} before it was ready`)));
@@ -147,21 +168,22 @@ async function stopChildren(): Promise<void> {
   while (children.some((c) => c.proc.exitCode === null && c.proc.signalCode === null) && Date.now() < until) {
     await sleep(50);
   }
-  for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+  for (const c of children)
+    if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
 }
 
-/** Asks the gateway child for process.memoryUsage(). */
-function childMemory(c: Child): Promise<NodeJS.MemoryUsage | null> {
+/** Asks the gateway child for `process.memoryUsage()` (`mem`) or its GC pauses since last asked (`gc`). */
+function ask<T>(c: Child, type: 'mem' | 'gc'): Promise<T | null> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(null), 2_000);
-    const on = (m: { type?: string } & NodeJS.MemoryUsage): void => {
-      if (m.type !== 'mem') return;
+    const on = (m: { type?: string }): void => {
+      if (m.type !== type) return;
       clearTimeout(timer);
       c.proc.off('message', on);
-      resolve(m);
+      resolve(m as T);
     };
     c.proc.on('message', on);
-    c.proc.send({ type: 'mem' });
+    c.proc.send({ type });
   });
 }
 
@@ -192,11 +214,11 @@ function cpuTicks(): Map<string, [number, number]> {
   return out;
 }
 
-/** VmRSS of `pid` in MiB (the kernel's resident set), or NaN. */
-export function rssMiB(pid: number): number {
+/** VmRSS of `pid` in MB (10^6 bytes; the kernel reports KiB), or NaN. */
+function rssMB(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
+    return m ? (Number(m[1]) * 1024) / 1e6 : Number.NaN;
   } catch {
     return Number.NaN;
   }
@@ -257,7 +279,8 @@ async function smoke(p: Peer): Promise<void> {
     fetch(p.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   const r1 = await post(BODY);
   const j = (await r1.json().catch(() => null)) as { choices?: unknown[] } | null;
-  if (r1.status !== 200 || !Array.isArray(j?.choices)) throw new Error(`${p.name}: plain request gave ${r1.status}`);
+  if (r1.status !== 200 || !Array.isArray(j?.choices))
+    throw new Error(`${p.name}: plain request gave ${r1.status}`);
   const r2 = await post(SBODY);
   const text = await r2.text();
   const events = (text.match(/^data:/gm) ?? []).length - (text.match(/^data: \[DONE\]/gm) ?? []).length;
@@ -271,7 +294,8 @@ type Kind = 'rate' | 'max' | 'stream';
 async function measure(kind: Kind, p: Peer): Promise<RateResult | ClosedResult | StreamResult> {
   const durationMs = CFG.durationS * 1000;
   if (kind === 'rate') return runRate(p.url, BODY, { rate: CFG.rate, durationMs, warmupMs: 1_000 });
-  if (kind === 'max') return runClosed(p.url, BODY, { connections: CFG.maxConnections, durationMs, warmupMs: 1_000 });
+  if (kind === 'max')
+    return runClosed(p.url, BODY, { connections: CFG.maxConnections, durationMs, warmupMs: 1_000 });
   return runStream(p.url, SBODY, {
     connections: CFG.streamConnections,
     durationMs,
@@ -309,8 +333,10 @@ async function runAll(peers: readonly Peer[], gw: Child, mock: Child): Promise<R
     for (const kind of ['rate', 'max', 'stream'] as const) {
       for (const p of order) {
         await settle(gw);
+        await ask<GcPauses>(gw, 'gc');
         const [r, cpu] = await withCpu(gw, mock, () => measure(kind, p));
-        runs.push({ rep, kind, peer: p.name, result: r, ...cpu });
+        const gc = p.name === 'gateway' ? await ask<GcPauses>(gw, 'gc') : null;
+        runs.push({ rep, kind, peer: p.name, result: r, ...cpu, gc });
         log(`rep ${rep} ${kind.padEnd(6)} ${p.name.padEnd(7)} ${describe(kind, r, cpu)}`);
       }
     }
@@ -319,11 +345,13 @@ async function runAll(peers: readonly Peer[], gw: Child, mock: Child): Promise<R
 }
 
 /** Holds `CFG.holdStreams` slow streams open through the gateway and samples its RSS. */
-async function memoryRun(gw: Child): Promise<MemoryResult> {
+async function memoryRun(gw: Child, label: string): Promise<MemoryResult> {
   await settle(gw);
-  const idleRssMiB = rssMiB(gw.pid);
-  const idleHeap = await childMemory(gw);
-  log(`memory: opening ${CFG.holdStreams} streams through the gateway (idle RSS ${idleRssMiB.toFixed(1)} MiB)`);
+  const idleRssMB = rssMB(gw.pid);
+  const idleHeap = await ask<NodeJS.MemoryUsage>(gw, 'mem');
+  log(
+    `memory (${label}): opening ${CFG.holdStreams} streams through the gateway (idle RSS ${idleRssMB.toFixed(1)} MB)`,
+  );
   const t0 = performance.now();
   const held = await holdStreams(`http://127.0.0.1:${gw.port}/v1/chat/completions`, HOLD_BODY, {
     count: CFG.holdStreams,
@@ -337,39 +365,43 @@ async function memoryRun(gw: Child): Promise<MemoryResult> {
   const samples: number[] = [];
   const until = performance.now() + CFG.holdS * 1000;
   while (performance.now() < until) {
-    const r = rssMiB(gw.pid);
+    const r = rssMB(gw.pid);
     samples.push(r);
     peak = Math.max(peak, r);
     await sleep(200);
   }
-  const held_ = await childMemory(gw);
+  const heldMem = await ask<NodeJS.MemoryUsage>(gw, 'mem');
   const openAtEnd = held.open();
   const errors = held.errors();
   held.close();
-  log(`memory: ${openAtStart} open at start, ${openAtEnd} at end, peak RSS ${peak.toFixed(1)} MiB`);
+  log(`memory (${label}): ${openAtStart} open at start, ${openAtEnd} at end, peak RSS ${peak.toFixed(1)} MB`);
   await sleep(1_000);
   return {
+    label,
     streams: CFG.holdStreams,
     chunkIntervalMs: HOLD_CHUNK_MS,
     openAtStart,
     openAtEnd,
     errors,
     openAfterMs,
-    idleRssMiB,
-    peakRssMiB: peak,
-    medianRssMiB: median(samples),
-    idleHeapUsedMiB: idleHeap ? idleHeap.heapUsed / 2 ** 20 : Number.NaN,
-    heldHeapUsedMiB: held_ ? held_.heapUsed / 2 ** 20 : Number.NaN,
-    heldExternalMiB: held_ ? (held_.external + held_.arrayBuffers) / 2 ** 20 : Number.NaN,
-    afterRssMiB: rssMiB(gw.pid),
+    idleRssMB,
+    peakRssMB: peak,
+    medianRssMB: median(samples),
+    idleHeapUsedMB: idleHeap ? idleHeap.heapUsed / 1e6 : Number.NaN,
+    heldHeapUsedMB: heldMem ? heldMem.heapUsed / 1e6 : Number.NaN,
+    heldExternalMB: heldMem ? heldMem.external / 1e6 : Number.NaN,
+    afterRssMB: rssMB(gw.pid),
   };
 }
 
-function median(xs: readonly number[]): number {
-  const a = xs.filter((x) => Number.isFinite(x)).sort((x, y) => x - y);
-  if (a.length === 0) return Number.NaN;
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
+/** A gateway process with one `kind: http` pool at the mock. */
+function startGateway(name: string, mock: Child): Promise<Child> {
+  const env = {
+    BENCH_UPSTREAM_URL: `http://127.0.0.1:${mock.port}/v1`,
+    BENCH_MODEL: MODEL,
+    BENCH_UPSTREAM_CONNECTIONS: String(Math.max(1024, CFG.holdStreams + 64)),
+  };
+  return startChild(name, 'gateway-process.js', CFG.gwCpu, env, CFG.gwNodeFlags);
 }
 
 function machine(): Record<string, string> {
@@ -386,15 +418,18 @@ function machine(): Record<string, string> {
 async function main(): Promise<void> {
   const t0 = Date.now();
   tasksetOk = CFG.pin && hasTaskset();
-  if (tasksetOk) execFileSync('taskset', ['-a', '-p', '-c', CFG.loadCpu, String(process.pid)], { stdio: 'ignore' });
-  log(tasksetOk ? `pinned: CPU ${CFG.loadCpu} load+mock, CPU ${CFG.gwCpu} gateway` : 'not pinned (no taskset or < 2 CPUs)');
-  const mock = await startChild('mock', 'mock-upstream.js', CFG.loadCpu, { MOCK_STREAM_CHUNKS: String(CFG.streamChunks) });
-  const gw = await startChild('gateway', 'gateway-process.js', CFG.gwCpu, {
-    BENCH_UPSTREAM_URL: `http://127.0.0.1:${mock.port}/v1`,
-    BENCH_MODEL: MODEL,
-    BENCH_UPSTREAM_CONNECTIONS: String(Math.max(1024, CFG.holdStreams + 64)),
+  if (tasksetOk)
+    execFileSync('taskset', ['-a', '-p', '-c', CFG.loadCpu, String(process.pid)], { stdio: 'ignore' });
+  log(
+    tasksetOk
+      ? `pinned: CPU ${CFG.loadCpu} load+mock, CPU ${CFG.gwCpu} gateway`
+      : 'not pinned (no taskset or < 2 CPUs)',
+  );
+  const mock = await startChild('mock', 'mock-upstream.js', CFG.loadCpu, {
+    MOCK_STREAM_CHUNKS: String(CFG.streamChunks),
   });
-  const startRssMiB = rssMiB(gw.pid);
+  const gw = await startGateway('gateway', mock);
+  const startRssMB = rssMB(gw.pid);
   const peers: Peer[] = [
     { name: 'direct', url: `http://127.0.0.1:${mock.port}/v1/chat/completions` },
     { name: 'gateway', url: `http://127.0.0.1:${gw.port}/v1/chat/completions` },
@@ -403,10 +438,14 @@ async function main(): Promise<void> {
   log('smoke checks passed');
   await warmUp(peers);
   const runs = await runAll(peers, gw, mock);
-  const memory = CFG.holdStreams > 0 ? await memoryRun(gw) : null;
+  const memory: MemoryResult[] = [];
+  if (CFG.holdStreams > 0) {
+    memory.push(await memoryRun(gw, 'after the throughput runs'));
+    memory.push(await memoryRun(await startGateway('gateway-fresh', mock), 'fresh process'));
+  }
   await stopChildren();
-  const agg: Aggregate = aggregate(runs);
-  const meta = { t0, t1: Date.now(), machine: machine(), pinned: tasksetOk, cfg: CFG, startRssMiB };
+  const agg: Aggregate = aggregate(runs, CFG.durationS + 1);
+  const meta = { t0, t1: Date.now(), machine: machine(), pinned: tasksetOk, cfg: CFG, startRssMB };
   const md = renderReport(agg, runs, memory, meta);
   process.stdout.write(`${md}\n`);
   if (CFG.json) writeFileSync(CFG.json, JSON.stringify({ meta, agg, memory, runs }, null, 1));
@@ -423,7 +462,7 @@ for (const s of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 // The whole run is bounded: a hard stop well past the expected length.
-const expectedS = 30 + CFG.reps * 3 * 2 * (CFG.durationS + 2.5) + CFG.holdS + 40;
+const expectedS = 60 + CFG.reps * 3 * 2 * (CFG.durationS + 2.5) + 2 * (CFG.holdS + 25);
 setTimeout(() => {
   log(`hard stop after ${expectedS.toFixed(0)} s`);
   void stopChildren().then(() => process.exit(1));
