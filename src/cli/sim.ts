@@ -9,9 +9,16 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { getProfile } from '../engine-model/profiles.js';
 import { ROUTING_PRESETS, routingSpec } from '../router/router.js';
-import { type RequestRecord, type SimOptions, type SimPoolSpec, Simulation } from '../sim/simulator.js';
+import { capacitySearch } from '../sim/capacity.js';
+import {
+  type RequestRecord,
+  type SimOptions,
+  type SimPoolSpec,
+  type SimSummary,
+  Simulation,
+} from '../sim/simulator.js';
 import { type RequestTraceFormat, openRequestTrace } from '../traces/loaders.js';
-import type { TraceRecord } from '../traces/record.js';
+import type { TraceInfo, TraceRecord } from '../traces/record.js';
 import { reshape } from '../traces/transform.js';
 
 /** A bad command line: reported as one line, exit code 2. */
@@ -19,12 +26,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export const SIM_HELP = `Usage: switchyard sim --trace FILE --out DIR [options]
-
-Replays a per-request trace through the gateway's own routing code, with the engine model as each
-replica, on a virtual clock. Writes DIR/summary.json and DIR/requests.jsonl (one line per request).
-
-Fleet (one of):
+const COMMON_OPTIONS = `Fleet (one of):
   --config FILE          a gateway config; its emulated endpoints become simulated replicas
   --profile NAME         engine profile of every replica (default qwen2.5-7b-h100)
   --replicas N           replicas in the pool (default 4)
@@ -42,30 +44,58 @@ Policy and measurement:
   --slo-ttft-ms X        TTFT SLO in ms (default: --slo-ttft-scale 5)
   --slo-ttft-scale K     a request meets the SLO when its TTFT ≤ K × its TTFT on an idle replica
   --slo-tpot-ms Y        also require time per output token ≤ Y ms
+  --out DIR              where results are written (required)
   -h, --help             this help
 `;
 
+export const SIM_HELP = `Usage: switchyard sim --trace FILE --out DIR [options]
+       switchyard sim capacity --trace FILE --out DIR [--slo-target F] [options]
+       switchyard sim compare --policies A,B,... --trace FILE --out DIR [options]
+
+Replays a per-request trace through the gateway's own routing code, with the engine model as each
+replica, on a virtual clock. Writes DIR/summary.json and DIR/requests.jsonl (one line per request).
+
+  capacity   finds the highest --rate-scale whose SLO attainment stays ≥ --slo-target (default 0.99)
+             by bisection; writes DIR/capacity.json
+  compare    runs each routing policy on the same trace; writes DIR/compare.json, prints one table
+
+${COMMON_OPTIONS}`;
+
+const OPTIONS = {
+  trace: { type: 'string' },
+  format: { type: 'string', default: 'auto' },
+  config: { type: 'string' },
+  profile: { type: 'string' },
+  replicas: { type: 'string' },
+  policy: { type: 'string' },
+  policies: { type: 'string' },
+  'rate-scale': { type: 'string' },
+  window: { type: 'string' },
+  seed: { type: 'string' },
+  'scrape-ms': { type: 'string' },
+  'slo-ttft-ms': { type: 'string' },
+  'slo-ttft-scale': { type: 'string' },
+  'slo-tpot-ms': { type: 'string' },
+  'slo-target': { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+
+/** What every sim subcommand shares: the fleet, the policy and SLO options, and a trace opener. */
+interface Setup {
+  readonly values: Values;
+  readonly out: string;
+  readonly base: SimOptions;
+  readonly policy: string;
+  /** Opens the trace afresh (each run streams it again), reshaped by the window and `rateScale`. */
+  open(rateScale?: number): Promise<{ info: TraceInfo; records: AsyncIterable<TraceRecord> }>;
+}
+
 export async function sim(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      trace: { type: 'string' },
-      format: { type: 'string', default: 'auto' },
-      config: { type: 'string' },
-      profile: { type: 'string' },
-      replicas: { type: 'string' },
-      policy: { type: 'string' },
-      'rate-scale': { type: 'string' },
-      window: { type: 'string' },
-      seed: { type: 'string' },
-      'scrape-ms': { type: 'string' },
-      'slo-ttft-ms': { type: 'string' },
-      'slo-ttft-scale': { type: 'string' },
-      'slo-tpot-ms': { type: 'string' },
-      out: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const sub = args[0] === 'capacity' || args[0] === 'compare' ? args[0] : 'run';
+  const { values } = parseArgs({ args: sub === 'run' ? args : args.slice(1), options: OPTIONS });
   if (values.help) {
     process.stdout.write(SIM_HELP);
     return 0;
@@ -74,14 +104,20 @@ export async function sim(args: string[]): Promise<number> {
     process.stderr.write(`--trace and --out are required\n\n${SIM_HELP}`);
     return 2;
   }
+  const setup = await prepare(values, values.trace, values.out);
+  mkdirSync(setup.out, { recursive: true });
+  if (sub === 'capacity') return capacity(setup);
+  if (sub === 'compare') return compare(setup);
+  return runOnce(setup);
+}
+
+async function prepare(values: Values, tracePath: string, out: string): Promise<Setup> {
   const format = values.format as RequestTraceFormat | 'auto';
-  if (!['auto', 'mooncake', 'azure', 'burstgpt'].includes(format)) {
-    process.stderr.write(`unknown --format ${format}\n`);
-    return 2;
-  }
+  if (!['auto', 'mooncake', 'azure', 'burstgpt'].includes(format))
+    throw new UsageError(`unknown --format ${format}`);
   const { pools, configPolicy } = fleet(values.config, values.profile, values.replicas);
   const policy = values.policy ?? configPolicy ?? 'least-outstanding';
-  const opts: SimOptions = {
+  const base: SimOptions = {
     pools,
     routing: routingSpec(policy),
     seed: intOpt(values.seed, 'seed') ?? 1,
@@ -92,38 +128,103 @@ export async function sim(args: string[]): Promise<number> {
       ...(values['slo-tpot-ms'] ? { tpotMs: numOpt(values['slo-tpot-ms'], 'slo-tpot-ms') } : {}),
     },
   };
-  const trace = await openRequestTrace(values.trace, format);
-  if (!trace.info.hasBlockHashes) {
-    process.stderr.write(
-      `note: ${trace.info.format} traces carry no prefix block ids; no cache hits are simulated\n`,
-    );
-  }
-  mkdirSync(values.out, { recursive: true });
-  const out = createWriteStream(join(values.out, 'requests.jsonl'));
-  const rateScale = numOpt(values['rate-scale'], 'rate-scale');
+  const scale = numOpt(values['rate-scale'], 'rate-scale') ?? 1;
   const window = windowOpt(values.window);
-  const records = reshape(trace.records, {
-    ...(rateScale ? { rateScale } : {}),
-    ...(window ? { window } : {}),
-  });
+  let noted = false;
+  return {
+    values,
+    out,
+    base,
+    policy,
+    async open(rateScale = scale) {
+      const trace = await openRequestTrace(tracePath, format);
+      if (!trace.info.hasBlockHashes && !noted) {
+        noted = true;
+        process.stderr.write(
+          `note: ${trace.info.format} traces carry no prefix block ids; no cache hits are simulated\n`,
+        );
+      }
+      return {
+        info: trace.info,
+        records: reshape(trace.records, { rateScale, ...(window ? { window } : {}) }),
+      };
+    },
+  };
+}
+
+/** One run: summary.json, requests.jsonl and a table on stdout. */
+async function runOnce(setup: Setup): Promise<number> {
+  const trace = await setup.open();
+  const out = createWriteStream(join(setup.out, 'requests.jsonl'));
   const started = performance.now();
-  const progress = progressLine(records);
-  const summary = await new Simulation(opts).run(progress, (r: RequestRecord) => {
+  const summary = await new Simulation(setup.base).run(progressLine(trace.records), (r: RequestRecord) => {
     out.write(`${JSON.stringify(r)}\n`);
   });
   await new Promise<void>((resolve, reject) =>
     out.end((err?: Error | null) => (err ? reject(err) : resolve())),
   );
   const result = {
-    trace: values.trace,
+    trace: setup.values.trace,
     format: trace.info.format,
-    policy,
-    seed: opts.seed,
+    policy: setup.policy,
+    seed: setup.base.seed,
     ...summary,
   };
-  writeFileSync(join(values.out, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const wall = (performance.now() - started) / 1000;
-  process.stdout.write(summaryTable(result, wall));
+  writeFileSync(join(setup.out, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(summaryTable(result, (performance.now() - started) / 1000));
+  return 0;
+}
+
+/** The highest rate scale that meets the SLO target: capacity.json. */
+async function capacity(setup: Setup): Promise<number> {
+  const target = numOpt(setup.values['slo-target'], 'slo-target') ?? 0.99;
+  if (!(target > 0 && target <= 1)) throw new UsageError(`--slo-target must be in (0, 1], got ${target}`);
+  const start = numOpt(setup.values['rate-scale'], 'rate-scale') ?? 1;
+  const found = await capacitySearch(
+    async (k) => {
+      const s = await new Simulation(setup.base).run((await setup.open(k)).records);
+      process.stderr.write(
+        `… rate scale ${k.toFixed(4)}: SLO attainment ${(s.slo_attainment * 100).toFixed(2)} %\n`,
+      );
+      return s;
+    },
+    { target, start },
+  );
+  const result = { trace: setup.values.trace, policy: setup.policy, seed: setup.base.seed, ...found };
+  writeFileSync(join(setup.out, 'capacity.json'), `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(
+    `capacity at ${(target * 100).toFixed(1)} % SLO attainment: rate scale ${found.rate_scale.toFixed(4)}, ` +
+      `${found.requests_per_s.toFixed(2)} req/s (attainment ${(found.slo_attainment * 100).toFixed(2)} %)\n`,
+  );
+  return 0;
+}
+
+/** Each policy on the same trace and options: compare.json and one table. */
+async function compare(setup: Setup): Promise<number> {
+  const names = (setup.values.policies ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  if (names.length < 1) throw new UsageError('--policies needs at least one routing preset name');
+  const rows: Record<string, unknown>[] = [];
+  for (const policy of names) {
+    const summary = await new Simulation({ ...setup.base, routing: routingSpec(policy) }).run(
+      (await setup.open()).records,
+    );
+    rows.push({ policy, ...summary });
+  }
+  writeFileSync(
+    join(setup.out, 'compare.json'),
+    `${JSON.stringify({ trace: setup.values.trace, seed: setup.base.seed, results: rows }, null, 2)}\n`,
+  );
+  const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+  let table =
+    '| policy | TTFT p50 | TTFT p99 | E2E p99 (ms) | SLO attainment | throughput (req/s) | prefix hit rate | imbalance |\n|---|---:|---:|---:|---:|---:|---:|---:|\n';
+  for (const r of rows as unknown as (SimSummary & { policy: string })[]) {
+    const hit = r.prefix_hit_rate === null ? 'n/a' : `${f(r.prefix_hit_rate * 100)} %`;
+    table += `| ${r.policy} | ${f(r.ttft_ms.p50)} | ${f(r.ttft_ms.p99)} | ${f(r.e2e_ms.p99)} | ${f(r.slo_attainment * 100)} % | ${f(r.throughput_rps, 2)} | ${hit} | ${f(r.load_imbalance, 2)} |\n`;
+  }
+  process.stdout.write(table);
   return 0;
 }
 

@@ -78,6 +78,8 @@ export interface SimSummary {
   readonly slo_attainment: number;
   readonly goodput_rps: number;
   readonly throughput_rps: number;
+  /** Requests ÷ the time from the first to the last arrival. */
+  readonly arrival_rate_rps: number;
   readonly output_tokens_per_s: number;
   /** Cached prompt tokens / prompt tokens of completed requests; null when the trace has no block ids. */
   readonly prefix_hit_rate: number | null;
@@ -129,6 +131,7 @@ export class Simulation {
   private inSystemArea = 0;
   private lastChangeMs = 0;
   private firstArrivalMs = Number.NaN;
+  private lastArrivalMs = Number.NaN;
   private lastEventMs = 0;
   private hashes = false;
   private sink: ((r: RequestRecord) => void) | null = null;
@@ -189,6 +192,7 @@ export class Simulation {
   private arrive(r: TraceRecord, id: string): void {
     const now = this.clock.now();
     if (Number.isNaN(this.firstArrivalMs)) this.firstArrivalMs = now;
+    this.lastArrivalMs = now;
     this.requests++;
     const pool = (r.model !== undefined ? this.byModel.get(r.model) : undefined) ?? this.pools[0]!;
     const req: RoutingRequest = { id, pool: pool.name, promptTokensEstimate: r.inputTokens, excluded: null };
@@ -352,6 +356,10 @@ export class Simulation {
       slo_attainment: this.requests > 0 ? this.sloMet / this.requests : Number.NaN,
       goodput_rps: rate(this.sloMet),
       throughput_rps: rate(this.completed),
+      arrival_rate_rps:
+        this.lastArrivalMs > this.firstArrivalMs
+          ? this.requests / ((this.lastArrivalMs - this.firstArrivalMs) / 1000)
+          : 0,
       output_tokens_per_s: rate(this.outputTokens),
       prefix_hit_rate: this.hashes && this.promptTokens > 0 ? this.cachedTokens / this.promptTokens : null,
       mean_in_system: spanMs > 0 ? this.inSystemArea / spanMs : 0,

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -63,7 +63,7 @@ function logWatcher(child: ChildProcess) {
 
 describe('switchyard CLI', () => {
   it('prints help for each command and lists engine profiles', () => {
-    for (const args of [['--help'], ['serve', '--help'], ['engine', '--help']]) {
+    for (const args of [['--help'], ['serve', '--help'], ['engine', '--help'], ['sim', '--help']]) {
       const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
       assert.equal(r.status, 0, args.join(' '));
       assert.match(r.stdout, /Usage/);
@@ -76,6 +76,54 @@ describe('switchyard CLI', () => {
     });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /nonexistent\.yaml/);
+  });
+
+  it('sim: replays a trace file and writes summary.json and requests.jsonl', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-sim-'));
+    const trace = join(dir, 'trace.jsonl');
+    const lines = [0, 100, 200].map((t, i) =>
+      JSON.stringify({ timestamp: t, input_length: 1024, output_length: 8, hash_ids: [0, i + 1] }),
+    );
+    writeFileSync(trace, `${lines.join('\n')}\n`);
+    const out = join(dir, 'out');
+    const r = spawnSync(
+      process.execPath,
+      [MAIN, 'sim', '--trace', trace, '--profile', 'qwen2.5-1.5b-h100', '--replicas', '1', '--out', out],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, unknown>;
+    for (const key of [
+      'requests',
+      'completed',
+      'rejected',
+      'ttft_ms',
+      'tpot_ms',
+      'e2e_ms',
+      'queue_ms',
+      'slo_attainment',
+    ]) {
+      assert.ok(key in summary, `summary.json has ${key}`);
+    }
+    assert.equal(summary.completed, 3);
+    // The three prompts share their first 512-token block: the 2nd and 3rd find it cached.
+    const records = readFileSync(join(out, 'requests.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      records.map((x: { cached_tokens: number }) => x.cached_tokens),
+      [0, 512, 512],
+    );
+    const bad = spawnSync(
+      process.execPath,
+      [MAIN, 'sim', '--trace', trace, '--out', out, '--window', '5:1'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--window/);
   });
 
   it('serve: SIGHUP reloads (a broken file is refused), SIGTERM drains a stream and exits 0', async () => {
