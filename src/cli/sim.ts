@@ -10,6 +10,7 @@ import { loadConfigFile } from '../config/load.js';
 import { getProfile } from '../engine-model/profiles.js';
 import { ROUTING_PRESETS, routingSpec } from '../router/router.js';
 import { capacitySearch } from '../sim/capacity.js';
+import { renderReport } from '../sim/report.js';
 import {
   type RequestRecord,
   type SimOptions,
@@ -17,7 +18,8 @@ import {
   type SimSummary,
   Simulation,
 } from '../sim/simulator.js';
-import { type RequestTraceFormat, openRequestTrace } from '../traces/loaders.js';
+import { type RequestTraceFormat, openRequestTrace, readLines } from '../traces/loaders.js';
+import { SERVEGEN_HEADER, servegenTrace } from '../traces/servegen.js';
 import type { TraceInfo, TraceRecord } from '../traces/record.js';
 import { reshape } from '../traces/transform.js';
 
@@ -32,8 +34,10 @@ const COMMON_OPTIONS = `Fleet (one of):
   --replicas N           replicas in the pool (default 4)
 
 Workload:
-  --trace FILE           Mooncake JSONL, Azure LLM inference CSV or BurstGPT CSV (.gz allowed)
-  --format F             auto (default), mooncake, azure, burstgpt
+  --trace FILE           Mooncake JSONL, Azure LLM inference CSV, BurstGPT CSV (.gz allowed), or a
+                         ServeGen window file (arrivals generated per client, seeded)
+  --format F             auto (default), mooncake, azure, burstgpt, servegen
+  --lengths-from FILE    ServeGen: per-request trace whose token lengths are cycled through
   --rate-scale K         replay K times faster (default 1)
   --window START:END     only arrivals in [START, END) seconds of the trace
 
@@ -53,7 +57,8 @@ export const SIM_HELP = `Usage: switchyard sim --trace FILE --out DIR [options]
        switchyard sim compare --policies A,B,... --trace FILE --out DIR [options]
 
 Replays a per-request trace through the gateway's own routing code, with the engine model as each
-replica, on a virtual clock. Writes DIR/summary.json and DIR/requests.jsonl (one line per request).
+replica, on a virtual clock. Writes DIR/summary.json, DIR/requests.jsonl (one line per request) and
+DIR/report.html (charts and the summary in one self-contained file).
 
   capacity   finds the highest --rate-scale whose SLO attainment stays ≥ --slo-target (default 0.99)
              by bisection; writes DIR/capacity.json
@@ -64,6 +69,7 @@ ${COMMON_OPTIONS}`;
 const OPTIONS = {
   trace: { type: 'string' },
   format: { type: 'string', default: 'auto' },
+  'lengths-from': { type: 'string' },
   config: { type: 'string' },
   profile: { type: 'string' },
   replicas: { type: 'string' },
@@ -112,9 +118,18 @@ export async function sim(args: string[]): Promise<number> {
 }
 
 async function prepare(values: Values, tracePath: string, out: string): Promise<Setup> {
-  const format = values.format as RequestTraceFormat | 'auto';
-  if (!['auto', 'mooncake', 'azure', 'burstgpt'].includes(format))
+  let format = values.format as RequestTraceFormat | 'servegen' | 'auto';
+  if (!['auto', 'mooncake', 'azure', 'burstgpt', 'servegen'].includes(format)) {
     throw new UsageError(`unknown --format ${format}`);
+  }
+  if (format === 'auto' && (await firstLine(tracePath)) === SERVEGEN_HEADER) format = 'servegen';
+  const perRequest = format === 'servegen' ? null : format;
+  const lengthsFrom = values['lengths-from'];
+  if (format === 'servegen' && lengthsFrom === undefined) {
+    throw new UsageError(
+      'a ServeGen window file has no token lengths: name a per-request trace with --lengths-from FILE',
+    );
+  }
   const { pools, configPolicy } = fleet(values.config, values.profile, values.replicas);
   const policy = values.policy ?? configPolicy ?? 'least-outstanding';
   const base: SimOptions = {
@@ -137,7 +152,14 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
     base,
     policy,
     async open(rateScale = scale) {
-      const trace = await openRequestTrace(tracePath, format);
+      // ServeGen generates only the windows asked for; per-request traces are cut while streamed.
+      const servegen = perRequest === null;
+      const trace = servegen
+        ? await servegenTrace(tracePath, lengthsFrom!, {
+            seed: base.seed ?? 1,
+            ...(window ? { window } : {}),
+          })
+        : await openRequestTrace(tracePath, perRequest ?? 'auto');
       if (!trace.info.hasBlockHashes && !noted) {
         noted = true;
         process.stderr.write(
@@ -146,7 +168,7 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
       }
       return {
         info: trace.info,
-        records: reshape(trace.records, { rateScale, ...(window ? { window } : {}) }),
+        records: reshape(trace.records, { rateScale, ...(window && !servegen ? { window } : {}) }),
       };
     },
   };
@@ -157,7 +179,8 @@ async function runOnce(setup: Setup): Promise<number> {
   const trace = await setup.open();
   const out = createWriteStream(join(setup.out, 'requests.jsonl'));
   const started = performance.now();
-  const summary = await new Simulation(setup.base).run(progressLine(trace.records), (r: RequestRecord) => {
+  const simulation = new Simulation(setup.base);
+  const summary = await simulation.run(progressLine(trace.records), (r: RequestRecord) => {
     out.write(`${JSON.stringify(r)}\n`);
   });
   await new Promise<void>((resolve, reject) =>
@@ -171,7 +194,20 @@ async function runOnce(setup: Setup): Promise<number> {
     ...summary,
   };
   writeFileSync(join(setup.out, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const v = setup.values;
+  const replicas = setup.base.pools.flatMap((p) => p.endpoints.map((e) => `${e.name} (${e.profile.name})`));
+  const details = [
+    `trace ${v.trace} (${trace.info.format})${v.window ? `, window ${v.window} s` : ''}${v['rate-scale'] ? `, rate ×${v['rate-scale']}` : ''}`,
+    `fleet: ${replicas.join(', ')}`,
+    `routing policy ${setup.policy}, seed ${setup.base.seed}, metrics staleness ${setup.base.scrapeIntervalMs} ms`,
+    `SLO: TTFT ≤ ${setup.base.slo?.ttftMs !== undefined ? `${setup.base.slo.ttftMs} ms` : `${setup.base.slo?.ttftScale ?? 5} × the request's idle-replica TTFT`}${setup.base.slo?.tpotMs !== undefined ? `, TPOT ≤ ${setup.base.slo.tpotMs} ms` : ''}`,
+  ];
+  writeFileSync(
+    join(setup.out, 'report.html'),
+    renderReport(summary, simulation.charts(), { title: 'Switchyard simulation report', details }),
+  );
   process.stdout.write(summaryTable(result, (performance.now() - started) / 1000));
+  process.stdout.write(`\nwrote ${join(setup.out, 'summary.json')}, requests.jsonl and report.html\n`);
   return 0;
 }
 
@@ -291,6 +327,11 @@ function summaryTable(
     `${f(s.output_tokens_per_s, 0)} output tok/s, prefix hit rate ${s.prefix_hit_rate === null ? 'n/a (no block ids)' : `${f(s.prefix_hit_rate * 100)} %`}, ` +
     `load imbalance ${f(s.load_imbalance, 2)}, cost $${f(s.cost_usd, 2)}\n`
   );
+}
+
+async function firstLine(path: string): Promise<string | undefined> {
+  for await (const line of readLines(path)) return line;
+  return undefined;
 }
 
 function numOpt(v: string | undefined, name: string): number | undefined {

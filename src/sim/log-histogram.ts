@@ -54,6 +54,19 @@ export class LogHistogram {
     return this.hi;
   }
 
+  /** The empirical CDF: (upper value of each non-empty bucket, fraction at or below it). */
+  cdf(): [number, number][] {
+    const out: [number, number][] = [];
+    let seen = 0;
+    for (let b = 0; b < BUCKETS; b++) {
+      const c = this.counts[b]!;
+      if (c === 0) continue;
+      seen += c;
+      out.push([Math.min(this.hi, bucketValue(b + 0.5)), seen / this.n]);
+    }
+    return out;
+  }
+
   summary(): Percentiles {
     const empty = this.n === 0;
     return {

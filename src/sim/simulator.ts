@@ -19,6 +19,7 @@ import { Router, type RoutingProfileSpec } from '../router/router.js';
 import { engineBlockHashes } from '../traces/block-hashes.js';
 import type { TraceRecord } from '../traces/record.js';
 import { LogHistogram, type Percentiles } from './log-histogram.js';
+import { Timeline, type TimelinePoint } from './timeline.js';
 
 /** One simulated replica. */
 export interface SimEndpointSpec {
@@ -44,6 +45,16 @@ export interface SimOptions {
   readonly maxWaitingPerEngine?: number;
   /** TTFT SLO: absolute ms, or a multiple of the request's own TTFT on an idle replica. */
   readonly slo?: { readonly ttftMs?: number; readonly ttftScale?: number; readonly tpotMs?: number };
+  /** How often the fleet's state (queues, running batches) is sampled for the report (ms; default 1000). */
+  readonly sampleIntervalMs?: number;
+}
+
+/** What the HTML report draws, beyond the summary. */
+export interface SimCharts {
+  readonly timeline: readonly TimelinePoint[];
+  readonly replicaNames: readonly string[];
+  readonly ttftCdf: readonly [number, number][];
+  readonly e2eCdf: readonly [number, number][];
 }
 
 /** The outcome of one request, as written to `requests.jsonl`. */
@@ -70,6 +81,8 @@ export interface SimSummary {
   readonly requests: number;
   readonly completed: number;
   readonly rejected: number;
+  /** Rejections by reason (only reasons that occurred). */
+  readonly rejected_by_reason: Readonly<Record<string, number>>;
   readonly duration_s: number;
   readonly ttft_ms: Percentiles;
   readonly tpot_ms: Percentiles;
@@ -94,6 +107,8 @@ export interface SimSummary {
 }
 
 interface SimEndpoint {
+  /** Index of this replica across all pools (timeline column). */
+  readonly slot: number;
   readonly spec: SimEndpointSpec;
   readonly state: EndpointState;
   readonly engine: EngineModel;
@@ -123,6 +138,7 @@ export class Simulation {
   private requests = 0;
   private completed = 0;
   private rejected = 0;
+  private readonly rejectedBy: Record<string, number> = {};
   private sloMet = 0;
   private outputTokens = 0;
   private promptTokens = 0;
@@ -135,6 +151,9 @@ export class Simulation {
   private lastEventMs = 0;
   private hashes = false;
   private sink: ((r: RequestRecord) => void) | null = null;
+  private readonly timeline: Timeline;
+  private readonly all: SimEndpoint[] = [];
+  private live = true;
 
   constructor(readonly options: SimOptions) {
     if (options.pools.length === 0) throw new Error('a simulation needs at least one pool');
@@ -142,8 +161,10 @@ export class Simulation {
     this.scrapeMs = options.scrapeIntervalMs ?? 0;
     this.slo = options.slo ?? { ttftScale: 5 };
     const registry = builtinRoutingRegistry();
+    let slot = 0;
     this.pools = options.pools.map((p) => {
       const endpoints = p.endpoints.map((e) => ({
+        slot: slot++,
         spec: e,
         state: new EndpointState(e.name, p.name, e.maxConcurrency, this.clock, {
           failureThreshold: 3,
@@ -152,6 +173,7 @@ export class Simulation {
         engine: new EngineModel(e.profile, this.clock, { maxWaiting: options.maxWaitingPerEngine ?? 4096 }),
         served: 0,
       }));
+      this.all.push(...endpoints);
       const pool = {
         name: p.name,
         endpoints,
@@ -160,6 +182,17 @@ export class Simulation {
       for (const m of [p.name, ...(p.aliases ?? [])]) this.byModel.set(m, pool);
       return pool;
     });
+    this.timeline = new Timeline(slot);
+  }
+
+  /** Time series and distributions for the report (after {@link run}). */
+  charts(): SimCharts {
+    return {
+      timeline: this.timeline.points(),
+      replicaNames: this.all.map((e) => e.spec.name),
+      ttftCdf: this.hist.ttft.cdf(),
+      e2eCdf: this.hist.e2e.cdf(),
+    };
   }
 
   /** Replays `records` (in arrival order); `sink` gets each request's record as it finishes. */
@@ -168,11 +201,10 @@ export class Simulation {
     sink?: (r: RequestRecord) => void,
   ): Promise<SimSummary> {
     this.sink = sink ?? null;
-    let live = true;
     if (this.scrapeMs > 0) {
       const scrape = (): void => {
         this.scrapeAll();
-        if (live || this.inSystem > 0) this.clock.setTimer(this.scrapeMs, scrape);
+        if (this.live || this.inSystem > 0) this.clock.setTimer(this.scrapeMs, scrape);
       };
       this.clock.setTimer(0, scrape);
     }
@@ -184,16 +216,20 @@ export class Simulation {
       this.clock.runUntil(r.arrivalMs);
       this.arrive(r, `r${n++}`);
     }
-    live = false;
+    this.live = false;
     this.clock.runAll();
     return this.summary();
   }
 
   private arrive(r: TraceRecord, id: string): void {
     const now = this.clock.now();
-    if (Number.isNaN(this.firstArrivalMs)) this.firstArrivalMs = now;
+    if (Number.isNaN(this.firstArrivalMs)) {
+      this.firstArrivalMs = now;
+      this.sample();
+    }
     this.lastArrivalMs = now;
     this.requests++;
+    this.timeline.at(now - this.firstArrivalMs).arrivals++;
     const pool = (r.model !== undefined ? this.byModel.get(r.model) : undefined) ?? this.pools[0]!;
     const req: RoutingRequest = { id, pool: pool.name, promptTokensEstimate: r.inputTokens, excluded: null };
     if (this.scrapeMs === 0) for (const e of pool.endpoints) this.scrape(e);
@@ -241,6 +277,11 @@ export class Simulation {
     this.outputTokens += res.outputTokens;
     this.promptTokens += res.promptTokens;
     this.cachedTokens += res.cachedTokens;
+    const b = this.timeline.at(res.finishedMs - this.firstArrivalMs);
+    b.completions++;
+    b.ttftSum += ttft;
+    b.promptTokens += res.promptTokens;
+    b.cachedTokens += res.cachedTokens;
     const met = this.meetsSlo(ep.spec.profile, res.promptTokens, ttft, tpot);
     if (met) this.sloMet++;
     this.sink?.({
@@ -270,6 +311,8 @@ export class Simulation {
     reason: RequestRecord['reject_reason'],
   ): void {
     this.rejected++;
+    this.rejectedBy[reason] = (this.rejectedBy[reason] ?? 0) + 1;
+    this.timeline.at(this.clock.now() - this.firstArrivalMs).rejections++;
     this.sink?.({
       id,
       arrival_ms: r.arrivalMs,
@@ -294,6 +337,22 @@ export class Simulation {
     const ttftLimit = s.ttftMs ?? (s.ttftScale ?? 5) * idleTtftMs(p, promptTokens);
     if (ttft > ttftLimit) return false;
     return s.tpotMs === undefined || Number.isNaN(tpot) || tpot <= s.tpotMs;
+  }
+
+  /** Samples queue lengths and batches into the timeline, every `sampleIntervalMs` while there is work. */
+  private sample(): void {
+    const b = this.timeline.at(this.clock.now() - this.firstArrivalMs);
+    b.samples++;
+    b.replicasSum += this.all.length;
+    for (const e of this.all) {
+      const s = e.engine.stats();
+      b.waitingSum += s.waiting;
+      b.runningSum += s.running;
+      b.perReplicaSum[e.slot]! += s.running + s.waiting;
+    }
+    if (this.live || this.inSystem > 0) {
+      this.clock.setTimer(this.options.sampleIntervalMs ?? 1000, () => this.sample());
+    }
   }
 
   private scrapeAll(): void {
@@ -348,6 +407,7 @@ export class Simulation {
       requests: this.requests,
       completed: this.completed,
       rejected: this.rejected,
+      rejected_by_reason: { ...this.rejectedBy },
       duration_s: spanS,
       ttft_ms: this.hist.ttft.summary(),
       tpot_ms: this.hist.tpot.summary(),
