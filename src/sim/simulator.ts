@@ -98,7 +98,7 @@ export interface SimSummary {
   readonly prefix_hit_rate: number | null;
   /** Time-average number of requests in the system (Little's law: = throughput × mean E2E). */
   readonly mean_in_system: number;
-  /** Requests served by the busiest replica ÷ the mean per replica (1 = perfectly even). */
+  /** Requests served by the busiest replica ÷ the pool's mean per replica (1 = even); the worst pool. */
   readonly load_imbalance: number;
   readonly per_endpoint: Readonly<Record<string, number>>;
   readonly replica_seconds: number;
@@ -392,16 +392,21 @@ export class Simulation {
     const perEndpoint: Record<string, number> = {};
     let replicas = 0;
     let costPerS = 0;
-    let maxServed = 0;
+    // Imbalance within each pool that served anything (pools serve different models); the worst pool.
+    let imbalance = Number.NaN;
     for (const p of this.pools) {
+      let served = 0;
+      let max = 0;
       for (const e of p.endpoints) {
         perEndpoint[e.spec.name] = e.served;
         replicas++;
         costPerS += e.spec.profile.costPerHourUsd / 3600;
-        maxServed = Math.max(maxServed, e.served);
+        served += e.served;
+        max = Math.max(max, e.served);
       }
+      if (served > 0)
+        imbalance = Math.max(Number.isNaN(imbalance) ? 0 : imbalance, max / (served / p.endpoints.length));
     }
-    const meanServed = this.completed / Math.max(1, replicas);
     const rate = (x: number) => (spanS > 0 ? x / spanS : 0);
     return {
       requests: this.requests,
@@ -423,7 +428,7 @@ export class Simulation {
       output_tokens_per_s: rate(this.outputTokens),
       prefix_hit_rate: this.hashes && this.promptTokens > 0 ? this.cachedTokens / this.promptTokens : null,
       mean_in_system: spanMs > 0 ? this.inSystemArea / spanMs : 0,
-      load_imbalance: meanServed > 0 ? maxServed / meanServed : Number.NaN,
+      load_imbalance: imbalance,
       per_endpoint: perEndpoint,
       replica_seconds: replicas * spanS,
       cost_usd: costPerS * spanS,
