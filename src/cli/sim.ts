@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { getProfile } from '../engine-model/profiles.js';
-import { ROUTING_PRESETS, routingSpec } from '../router/router.js';
+import { ROUTING_PRESETS, type RoutingProfileSpec, routingSpec } from '../router/router.js';
 import { capacitySearch } from '../sim/capacity.js';
 import { renderReport } from '../sim/report.js';
 import {
@@ -130,11 +130,18 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
       'a ServeGen window file has no token lengths: name a per-request trace with --lengths-from FILE',
     );
   }
-  const { pools, configPolicy } = fleet(values.config, values.profile, values.replicas);
-  const policy = values.policy ?? configPolicy ?? 'least-outstanding';
+  const { pools, configRouting } = fleet(values.config, values.profile, values.replicas);
+  // --policy wins; else the config's router profile (a preset or an explicit plugin list); else the default.
+  const policy =
+    values.policy ??
+    (typeof configRouting === 'string' ? configRouting : configRouting ? 'config' : 'least-outstanding');
+  const routing =
+    values.policy === undefined && configRouting !== undefined
+      ? routingSpec(configRouting)
+      : routingSpec(policy);
   const base: SimOptions = {
     pools,
-    routing: routingSpec(policy),
+    routing,
     seed: intOpt(values.seed, 'seed') ?? 1,
     scrapeIntervalMs: numOpt(values['scrape-ms'], 'scrape-ms') ?? 0,
     slo: {
@@ -180,9 +187,12 @@ async function runOnce(setup: Setup): Promise<number> {
   const out = createWriteStream(join(setup.out, 'requests.jsonl'));
   const started = performance.now();
   const simulation = new Simulation(setup.base);
-  const summary = await simulation.run(progressLine(trace.records), (r: RequestRecord) => {
-    out.write(`${JSON.stringify(r)}\n`);
-  });
+  const summary = await simulation.run(
+    progressLine(trace.records, windowSpan(setup.values.window, setup.values['rate-scale'])),
+    (r: RequestRecord) => {
+      out.write(`${JSON.stringify(r)}\n`);
+    },
+  );
   await new Promise<void>((resolve, reject) =>
     out.end((err?: Error | null) => (err ? reject(err) : resolve())),
   );
@@ -268,7 +278,7 @@ function fleet(
   config: string | undefined,
   profile: string | undefined,
   replicas: string | undefined,
-): { pools: SimPoolSpec[]; configPolicy?: string } {
+): { pools: SimPoolSpec[]; configRouting?: string | RoutingProfileSpec } {
   if (config !== undefined) {
     const cfg = loadConfigFile(config);
     const pools: SimPoolSpec[] = [];
@@ -281,8 +291,7 @@ function fleet(
       if (endpoints.length > 0) pools.push({ name, aliases: def.aliases, endpoints });
     }
     if (pools.length === 0) throw new UsageError(`${config}: no pool has emulated endpoints to simulate`);
-    const p = cfg.router.profile;
-    return { pools, ...(typeof p === 'string' ? { configPolicy: p } : {}) };
+    return { pools, configRouting: cfg.router.profile };
   }
   const prof = getProfile(profile ?? 'qwen2.5-7b-h100');
   const n = intOpt(replicas, 'replicas') ?? 4;
@@ -294,19 +303,38 @@ function fleet(
   return { pools: [{ name: prof.model, endpoints }] };
 }
 
-/** Passes records through, printing simulated time and requests now and then (plain lines, stderr). */
-async function* progressLine(records: AsyncIterable<TraceRecord>): AsyncGenerator<TraceRecord> {
+/**
+ * Passes records through and shows progress on stderr: a line redrawn in place on a terminal (a
+ * bar when the window's end is known), plain lines every few seconds otherwise (logs, CI).
+ */
+async function* progressLine(
+  records: AsyncIterable<TraceRecord>,
+  endS?: number,
+): AsyncGenerator<TraceRecord> {
+  const tty = process.stderr.isTTY === true;
+  const every = tty ? 200 : 5000;
   let n = 0;
   let last = performance.now();
+  let simulatedS = 0;
+  const line = (): string => {
+    const known = endS !== undefined && endS > 0;
+    const frac = known ? Math.min(1, simulatedS / endS) : 0;
+    const bar = known
+      ? `[${'#'.repeat(Math.round(frac * 30)).padEnd(30, '.')}] ${(frac * 100).toFixed(0)}% `
+      : '';
+    return `${bar}simulated ${simulatedS.toFixed(0)} s, ${n} requests`;
+  };
   for await (const r of records) {
     n++;
+    simulatedS = r.arrivalMs / 1000;
     const now = performance.now();
-    if (now - last > 2000) {
+    if (now - last > every) {
       last = now;
-      process.stderr.write(`… ${n} requests, simulated ${(r.arrivalMs / 1000).toFixed(0)} s\n`);
+      process.stderr.write(tty ? `\r${line()}\u001b[K` : `${line()}\n`);
     }
     yield r;
   }
+  if (tty) process.stderr.write(`\r${line()}\u001b[K\n`);
 }
 
 function summaryTable(
@@ -327,6 +355,12 @@ function summaryTable(
     `${f(s.output_tokens_per_s, 0)} output tok/s, prefix hit rate ${s.prefix_hit_rate === null ? 'n/a (no block ids)' : `${f(s.prefix_hit_rate * 100)} %`}, ` +
     `load imbalance ${f(s.load_imbalance, 2)}, cost $${f(s.cost_usd, 2)}\n`
   );
+}
+
+/** Simulated seconds a windowed replay spans (for the progress bar); undefined without a window. */
+function windowSpan(window: string | undefined, scale: string | undefined): number | undefined {
+  const w = windowOpt(window);
+  return w ? (w.endS - w.startS) / (numOpt(scale, 'rate-scale') ?? 1) : undefined;
 }
 
 async function firstLine(path: string): Promise<string | undefined> {

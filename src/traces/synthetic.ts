@@ -4,6 +4,7 @@
  * arrivals, fixed or lognormal lengths, and groups of requests that share a prompt prefix.
  */
 import type { Rng } from '../core/rng.js';
+import { MinHeap } from '../core/min-heap.js';
 import { SeededRng } from '../core/rng.js';
 import type { Trace, TraceRecord } from './record.js';
 
@@ -21,6 +22,12 @@ export interface SyntheticSpec {
   readonly prefix?: { readonly groups: number; readonly sharedTokens: number };
   readonly seed?: number;
   readonly model?: string;
+  /**
+   * Multi-turn sessions: each session sends `turns` requests, `thinkMs` (mean, exponential) apart after
+   * the previous answer; turn k+1's prompt is turn k's prompt and answer plus a new message of
+   * `inputTokens`, and shares turn k's prompt blocks. `ratePerS` is then the rate of new sessions.
+   */
+  readonly sessions?: { readonly turns: LengthSpec; readonly thinkMs: number };
 }
 
 /** Prefix ids cover blocks of this many tokens in synthetic records. */
@@ -29,9 +36,75 @@ const SYNTHETIC_HASH_BLOCK = 16;
 /** A synthetic trace; the same spec and seed give the same records. */
 export function syntheticTrace(spec: SyntheticSpec): Trace {
   return {
-    info: { format: 'synthetic', hasBlockHashes: spec.prefix !== undefined },
-    records: generate(spec),
+    info: { format: 'synthetic', hasBlockHashes: spec.prefix !== undefined || spec.sessions !== undefined },
+    records: spec.sessions ? generateSessions(spec, spec.sessions) : generate(spec),
   };
+}
+
+interface Turn {
+  readonly atMs: number;
+  readonly seq: number;
+  readonly session: number;
+  readonly turnsLeft: number;
+  /** The previous turn's prompt ids and tokens, and its answer's length (0 before the first turn). */
+  readonly prevIds: readonly number[];
+  readonly prevPrompt: number;
+  readonly prevOutput: number;
+}
+
+/** Sessions start as a Poisson (or Gamma) process; their turns interleave, merged in time order. */
+async function* generateSessions(spec: SyntheticSpec, sessions: NonNullable<SyntheticSpec['sessions']>) {
+  const rng = new SeededRng(spec.seed ?? 1);
+  const cv = spec.cv ?? 1;
+  const meanGapMs = 1000 / spec.ratePerS;
+  const pending = new MinHeap<Turn>((a, b) => a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq));
+  let seq = 0;
+  let nextSession = 0;
+  let nextStartMs = 0;
+  let nextId = 1;
+  for (let emitted = 0; emitted < spec.requests; emitted++) {
+    const top = pending.peek();
+    let turn: Turn;
+    if (top === undefined || nextStartMs <= top.atMs) {
+      turn = {
+        atMs: nextStartMs,
+        seq: seq++,
+        session: nextSession++,
+        turnsLeft: length(rng, sessions.turns),
+        prevIds: [],
+        prevPrompt: 0,
+        prevOutput: 0,
+      };
+      nextStartMs += cv === 1 ? exponential(rng, meanGapMs) : gamma(rng, 1 / (cv * cv), meanGapMs * cv * cv);
+    } else turn = pending.pop()!;
+    const message = length(rng, spec.inputTokens);
+    const outputTokens = length(rng, spec.outputTokens);
+    const inputTokens = turn.prevPrompt + turn.prevOutput + message;
+    const shared = Math.floor(turn.prevPrompt / SYNTHETIC_HASH_BLOCK);
+    const hashIds = turn.prevIds.slice(0, shared);
+    while (hashIds.length < Math.ceil(inputTokens / SYNTHETIC_HASH_BLOCK)) hashIds.push(nextId++);
+    yield {
+      arrivalMs: turn.atMs,
+      inputTokens,
+      outputTokens,
+      hashIds,
+      hashBlockTokens: SYNTHETIC_HASH_BLOCK,
+      session: `s${turn.session}`,
+      ...(spec.model ? { model: spec.model } : {}),
+    };
+    if (turn.turnsLeft > 1) {
+      pending.push({
+        // The next turn comes after the user has read the answer: assume ~30 ms per output token, then think.
+        atMs: turn.atMs + outputTokens * 30 + exponential(rng, sessions.thinkMs),
+        seq: seq++,
+        session: turn.session,
+        turnsLeft: turn.turnsLeft - 1,
+        prevIds: hashIds,
+        prevPrompt: inputTokens,
+        prevOutput: outputTokens,
+      });
+    }
+  }
 }
 
 async function* generate(spec: SyntheticSpec): AsyncGenerator<TraceRecord> {

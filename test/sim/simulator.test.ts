@@ -112,6 +112,31 @@ describe('simulator', () => {
     close(summary.prefix_hit_rate!, 32 / (32 + 40 + 16 + 16), 'hit rate over prompt tokens');
   });
 
+  it('multi-turn sessions: each turn finds exactly the previous turn’s prompt in the cache', async () => {
+    const trace = syntheticTrace({
+      requests: 3,
+      ratePerS: 0.001,
+      inputTokens: 64,
+      outputTokens: 16,
+      sessions: { turns: 3, thinkMs: 1000 },
+    });
+    const records: TraceRecord[] = [];
+    for await (const r of trace.records) records.push(r);
+    assert.deepEqual(
+      records.map((r) => [r.session, r.inputTokens]),
+      [
+        ['s0', 64],
+        ['s0', 64 + 16 + 64],
+        ['s0', 144 + 16 + 64],
+      ],
+    );
+    const { out } = await run(options(1), records);
+    assert.deepEqual(
+      out.map((r) => r.cached_tokens),
+      [0, 64, 144],
+    );
+  });
+
   it('a trace without block ids reports no hit rate and no hits', async () => {
     const records = [0, 100].map((t) => ({ arrivalMs: t, inputTokens: 64, outputTokens: 1 }));
     const { summary, out } = await run(options(1), records);
