@@ -8,6 +8,8 @@
  * evicts whatever cached content the block held.
  */
 
+import { HashIndex } from './hash-index.js';
+
 const NONE = -1;
 
 /** The block pool of one replica. Block ids are 0..numBlocks-1. */
@@ -15,9 +17,10 @@ export class KvCache {
   readonly numBlocks: number;
   /** Requests referencing each block. */
   private readonly refs: Int32Array;
-  /** Chained hash of the block's content, when it is a registered full prompt block. */
-  private readonly hashOf: Array<number | undefined>;
-  private readonly byHash = new Map<number, number>();
+  /** Chained hash of the block's content, valid where {@link hashed} is 1 (a registered full prompt block). */
+  private readonly hashOf: Int32Array;
+  private readonly hashed: Uint8Array;
+  private readonly byHash = new HashIndex();
   // Free queue: a doubly linked list over block ids (NONE-terminated).
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
@@ -28,7 +31,8 @@ export class KvCache {
   constructor(numBlocks: number) {
     this.numBlocks = numBlocks;
     this.refs = new Int32Array(numBlocks);
-    this.hashOf = new Array<number | undefined>(numBlocks);
+    this.hashOf = new Int32Array(numBlocks);
+    this.hashed = new Uint8Array(numBlocks);
     this.prev = new Int32Array(numBlocks).fill(NONE);
     this.next = new Int32Array(numBlocks).fill(NONE);
     for (let b = 0; b < numBlocks; b++) this.append(b);
@@ -46,7 +50,7 @@ export class KvCache {
 
   /** Whether a block holding content `hash` is cached (referenced or not). */
   has(hash: number): boolean {
-    return this.byHash.has(hash);
+    return this.byHash.get(hash) !== -1;
   }
 
   /**
@@ -59,7 +63,7 @@ export class KvCache {
     const n = Math.min(hashes.length, maxBlocks);
     for (let i = 0; i < n; i++) {
       const b = this.byHash.get(hashes[i]!);
-      if (b === undefined) break;
+      if (b === -1) break;
       hit.push(b);
     }
     return hit;
@@ -90,10 +94,9 @@ export class KvCache {
     for (let i = 0; i < count; i++) {
       const b = this.head;
       this.unlink(b);
-      const h = this.hashOf[b];
-      if (h !== undefined) {
-        if (this.byHash.get(h) === b) this.byHash.delete(h);
-        this.hashOf[b] = undefined;
+      if (this.hashed[b] === 1) {
+        this.byHash.delete(this.hashOf[b]!); // a registered block is always the one its hash maps to
+        this.hashed[b] = 0;
       }
       this.refs[b] = 1;
       into.push(b);
@@ -102,10 +105,11 @@ export class KvCache {
 
   /** Registers a computed full block under `hash` so later requests can share it. */
   register(block: number, hash: number): void {
-    if (this.hashOf[block] !== undefined) return;
-    if (this.byHash.has(hash)) return; // computed twice concurrently: the first copy stays the shared one
-    this.hashOf[block] = hash;
-    this.byHash.set(hash, block);
+    if (this.hashed[block] === 1) return;
+    // Computed twice concurrently: the first copy stays the shared one and this block stays private.
+    if (!this.byHash.add(hash, block)) return;
+    this.hashOf[block] = hash | 0;
+    this.hashed[block] = 1;
   }
 
   /** Drops one reference on each of a request's blocks; unreferenced ones join the free queue tail-first. */

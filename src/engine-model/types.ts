@@ -61,7 +61,7 @@ export interface EngineRequest {
   /** Output tokens to generate (≥ 1); the request finishes after exactly this many. */
   readonly outputTokens: number;
   /**
-   * Chained hashes of the prompt's full blocks (`blockSize` tokens each), in order: entry i
+   * Chained hashes (non-negative integers) of the prompt's full blocks (`blockSize` tokens each), in order: entry i
    * identifies the prefix of (i+1)·blockSize tokens. Absent or shorter than the prompt means
    * the uncovered blocks cannot be shared (no invented cache hits).
    */
