@@ -13,6 +13,7 @@ import { capacitySearch } from '../sim/capacity.js';
 import { renderReport } from '../sim/report.js';
 import {
   type RequestRecord,
+  type SimEndpointSpec,
   type SimOptions,
   type SimPoolSpec,
   type SimSummary,
@@ -32,6 +33,7 @@ const COMMON_OPTIONS = `Fleet (one of):
   --config FILE          a gateway config; its emulated endpoints become simulated replicas
   --profile NAME         engine profile of every replica (default qwen2.5-7b-h100)
   --replicas N           replicas in the pool (default 4)
+  --add-replicas N@S     with --profile: N more replicas start at S seconds and serve after the cold start
 
 Workload:
   --trace FILE           Mooncake JSONL, Azure LLM inference CSV, BurstGPT CSV (.gz allowed), or a
@@ -73,6 +75,7 @@ const OPTIONS = {
   config: { type: 'string' },
   profile: { type: 'string' },
   replicas: { type: 'string' },
+  'add-replicas': { type: 'string' },
   policy: { type: 'string' },
   policies: { type: 'string' },
   'rate-scale': { type: 'string' },
@@ -130,7 +133,12 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
       'a ServeGen window file has no token lengths: name a per-request trace with --lengths-from FILE',
     );
   }
-  const { pools, configRouting } = fleet(values.config, values.profile, values.replicas);
+  const { pools, configRouting } = fleet(
+    values.config,
+    values.profile,
+    values.replicas,
+    values['add-replicas'],
+  );
   // --policy wins; else the config's router profile (a preset or an explicit plugin list); else the default.
   const policy =
     values.policy ??
@@ -274,7 +282,10 @@ function fleet(
   config: string | undefined,
   profile: string | undefined,
   replicas: string | undefined,
+  added: string | undefined,
 ): { pools: SimPoolSpec[]; configRouting?: string | RoutingProfileSpec } {
+  if (added !== undefined && config !== undefined)
+    throw new UsageError('--add-replicas goes with --profile, not --config');
   if (config !== undefined) {
     const cfg = loadConfigFile(config);
     const pools: SimPoolSpec[] = [];
@@ -291,11 +302,24 @@ function fleet(
   }
   const prof = getProfile(profile ?? 'qwen2.5-7b-h100');
   const n = intOpt(replicas, 'replicas') ?? 4;
-  const endpoints = Array.from({ length: n }, (_, i) => ({
+  const endpoints: SimEndpointSpec[] = Array.from({ length: n }, (_, i) => ({
     name: `replica-${i}`,
     profile: prof,
     maxConcurrency: 1 << 30,
   }));
+  const m = added === undefined ? null : /^(\d+)@(\d+(?:\.\d+)?)$/.exec(added);
+  if (added !== undefined && m === null)
+    throw new UsageError(`--add-replicas must be N@SECONDS, got '${added}'`);
+  if (m) {
+    for (let i = 0; i < Number(m[1]); i++) {
+      endpoints.push({
+        name: `replica-${n + i}`,
+        profile: prof,
+        maxConcurrency: 1 << 30,
+        startAtMs: Number(m[2]) * 1000,
+      });
+    }
+  }
   return { pools: [{ name: prof.model, endpoints }] };
 }
 

@@ -25,8 +25,10 @@ import type {
 
 /** Options of one modelled replica. */
 export interface EngineModelOptions {
-  /** Start cold: serve nothing until `profile.coldStartMs` has passed (requests wait). */
+  /** Start cold: serve nothing until `profile.coldStartMs` after `startMs` (requests wait). */
   readonly coldStart?: boolean;
+  /** When the replica is started (clock time; default now): a replica added later in a simulation. */
+  readonly startMs?: number;
   /** Waiting requests at most; {@link EngineModel.submit} refuses more. */
   readonly maxWaiting?: number;
 }
@@ -91,7 +93,8 @@ export class EngineModel {
     this.maxWaiting = options.maxWaiting ?? Number.POSITIVE_INFINITY;
     this.ready = !options.coldStart;
     if (options.coldStart) {
-      clock.setTimer(profile.coldStartMs, () => {
+      const readyAt = (options.startMs ?? clock.now()) + profile.coldStartMs;
+      clock.setTimer(readyAt - clock.now(), () => {
         this.ready = true;
         this.wake();
       });

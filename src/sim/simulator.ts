@@ -27,6 +27,11 @@ export interface SimEndpointSpec {
   readonly profile: EngineProfile;
   /** The gateway's per-endpoint concurrency limit, as in the live config. */
   readonly maxConcurrency: number;
+  /**
+   * A replica added during the run: it starts at this simulated time (ms, the trace's time base) and
+   * takes the profile's cold start before it serves. Absent: warm from the start.
+   */
+  readonly startAtMs?: number;
 }
 
 export interface SimPoolSpec {
@@ -170,9 +175,13 @@ export class Simulation {
           failureThreshold: 3,
           openMs: 10_000,
         }),
-        engine: new EngineModel(e.profile, this.clock, { maxWaiting: options.maxWaitingPerEngine ?? 4096 }),
+        engine: new EngineModel(e.profile, this.clock, {
+          maxWaiting: options.maxWaitingPerEngine ?? 4096,
+          ...(e.startAtMs !== undefined ? { coldStart: true, startMs: e.startAtMs } : {}),
+        }),
         served: 0,
       }));
+      for (const e of endpoints) if (e.spec.startAtMs !== undefined) e.state.healthy = false;
       this.all.push(...endpoints);
       const pool = {
         name: p.name,
@@ -343,7 +352,8 @@ export class Simulation {
   private sample(): void {
     const b = this.timeline.at(this.clock.now() - this.firstArrivalMs);
     b.samples++;
-    b.replicasSum += this.all.length;
+    const now = this.clock.now();
+    for (const e of this.all) if ((e.spec.startAtMs ?? now) <= now) b.replicasSum++;
     for (const e of this.all) {
       const s = e.engine.stats();
       b.waitingSum += s.waiting;
@@ -361,6 +371,7 @@ export class Simulation {
 
   private scrape(e: SimEndpoint): void {
     const s = e.engine.stats();
+    e.state.healthy = s.ready; // as the live health check sees a cold engine's 503
     e.state.metrics = {
       running: s.running,
       waiting: s.waiting,
@@ -390,8 +401,10 @@ export class Simulation {
     const spanMs = Math.max(0, this.lastEventMs - start);
     const spanS = spanMs / 1000;
     const perEndpoint: Record<string, number> = {};
-    let replicas = 0;
-    let costPerS = 0;
+    const endMs = start + spanMs;
+    let replicaMs = 0;
+    let cost = 0;
+    let coldStarts = 0;
     // Imbalance within each pool that served anything (pools serve different models); the worst pool.
     let imbalance = Number.NaN;
     for (const p of this.pools) {
@@ -399,8 +412,11 @@ export class Simulation {
       let max = 0;
       for (const e of p.endpoints) {
         perEndpoint[e.spec.name] = e.served;
-        replicas++;
-        costPerS += e.spec.profile.costPerHourUsd / 3600;
+        // A replica counts (and costs) from its start, cold start included, to the end of the run.
+        const upMs = Math.max(0, endMs - Math.max(start, e.spec.startAtMs ?? start));
+        replicaMs += upMs;
+        cost += (e.spec.profile.costPerHourUsd * upMs) / 3_600_000;
+        if (e.spec.startAtMs !== undefined && e.spec.startAtMs <= endMs) coldStarts++;
         served += e.served;
         max = Math.max(max, e.served);
       }
@@ -430,9 +446,9 @@ export class Simulation {
       mean_in_system: spanMs > 0 ? this.inSystemArea / spanMs : 0,
       load_imbalance: imbalance,
       per_endpoint: perEndpoint,
-      replica_seconds: replicas * spanS,
-      cost_usd: costPerS * spanS,
-      cold_starts: 0,
+      replica_seconds: replicaMs / 1000,
+      cost_usd: cost,
+      cold_starts: coldStarts,
     };
   }
 }

@@ -137,6 +137,42 @@ describe('simulator', () => {
     );
   });
 
+  it('a replica added mid-run serves only after its cold start, and counts from its start', async () => {
+    const cold = { ...toy, coldStartMs: 500 };
+    const opts: SimOptions = {
+      pools: [
+        {
+          name: 'm',
+          endpoints: [
+            { name: 'e0', profile: cold, maxConcurrency: 100 },
+            { name: 'e1', profile: cold, maxConcurrency: 100, startAtMs: 1000 },
+          ],
+        },
+      ],
+      routing: ROUTING_PRESETS['round-robin']!,
+    };
+    // One short request (8 tokens in, 1 out: 1.08 ms) every 100 ms for 3 s.
+    const records = Array.from({ length: 30 }, (_, i) => ({
+      arrivalMs: i * 100,
+      inputTokens: 8,
+      outputTokens: 1,
+    }));
+    const { summary, out } = await run(opts, records);
+    const byArrival = [...out].sort((a, b) => a.arrival_ms - b.arrival_ms);
+    assert.ok(
+      byArrival.filter((r) => r.arrival_ms < 1500).every((r) => r.endpoint === 'e0'),
+      'nothing reaches e1 before 1,000 + 500 ms',
+    );
+    assert.deepEqual(
+      byArrival.filter((r) => r.arrival_ms >= 1500).map((r) => r.endpoint),
+      ['e1', 'e0', 'e1', 'e0', 'e1', 'e0', 'e1', 'e0', 'e1', 'e0', 'e1', 'e0', 'e1', 'e0', 'e1'],
+    );
+    assert.equal(summary.cold_starts, 1);
+    const end = 2900 + 1.08;
+    close(summary.replica_seconds, (end + (end - 1000)) / 1000, 'e0 for the whole run, e1 from its start');
+    close(summary.cost_usd, (3.6 / 3600) * summary.replica_seconds, 'cost follows replica-seconds');
+  });
+
   it('a trace without block ids reports no hit rate and no hits', async () => {
     const records = [0, 100].map((t) => ({ arrivalMs: t, inputTokens: 64, outputTokens: 1 }));
     const { summary, out } = await run(options(1), records);
