@@ -47,17 +47,10 @@ import {
   renderReport,
   updateDocs,
 } from './report.js';
+import { envNum } from './env.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = join(HERE, '..', '..');
-
-function envNum(name: string, dflt: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${v}"`);
-  return n;
-}
 
 /** The bench's knobs, all from the environment. */
 export const CFG = {

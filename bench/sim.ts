@@ -52,18 +52,11 @@ import { openRequestTrace } from '../src/traces/loaders.js';
 import type { TraceRecord } from '../src/traces/record.js';
 import { type SyntheticSpec, syntheticTrace } from '../src/traces/synthetic.js';
 import { reshape } from '../src/traces/transform.js';
+import { envNum } from './env.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = join(HERE, '..', '..');
 const SELF = fileURLToPath(import.meta.url);
-
-function envNum(name: string, dflt: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${v}"`);
-  return n;
-}
 
 const DEFAULT_TRACE = join(REPO, '..', 'shared', 'traces', 'mooncake_conversation_0-30min.jsonl');
 

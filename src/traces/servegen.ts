@@ -33,6 +33,7 @@
  * the order of its rows, and not on the time window asked for (a time window yields exactly the
  * arrivals the full run has inside it, re-based).
  */
+import { MinHeap } from '../core/min-heap.js';
 import type { Rng } from '../core/rng.js';
 import { SeededRng } from '../core/rng.js';
 import { openRequestTrace, readLines, TraceError } from './loaders.js';
@@ -223,10 +224,15 @@ async function* generateWindows(plan: Plan, lengths: LengthCycle): AsyncGenerato
     }
     // k-way merge by time (ties: the lower client id first), restricted to [startS, endS).
     const heads = new Int32Array(runs.length);
-    const heap = new MergeHeap(runs, heads);
+    const headTime = (r: number): number => runs[r]!.times[heads[r]!]!;
+    const heap = new MinHeap<number>((x, y) => {
+      const tx = headTime(x);
+      const ty = headTime(y);
+      return tx < ty || (tx === ty && runs[x]!.client < runs[y]!.client);
+    });
     for (let r = 0; r < runs.length; r++) heap.push(r);
     while (heap.size > 0) {
-      const r = heap.pop();
+      const r = heap.pop()!;
       const run = runs[r]!;
       const t = ws + run.times[heads[r]!]!;
       heads[r] = heads[r]! + 1;
@@ -307,59 +313,6 @@ export function logGamma(x: number): number {
   const t = z + 7.5;
   for (let i = 1; i < 9; i++) a += c[i]! / (z + i);
   return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
-/** Min-heap of run indices keyed by (the run's current head time, client id). */
-class MergeHeap {
-  private readonly items: number[] = [];
-
-  constructor(
-    private readonly runs: readonly { client: number; times: number[] }[],
-    private readonly heads: Int32Array,
-  ) {}
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  push(r: number): void {
-    const a = this.items;
-    a.push(r);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-
-  pop(): number {
-    const a = this.items;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
-        if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-
-  private less(x: number, y: number): boolean {
-    const tx = this.runs[x]!.times[this.heads[x]!]!;
-    const ty = this.runs[y]!.times[this.heads[y]!]!;
-    return tx < ty || (tx === ty && this.runs[x]!.client < this.runs[y]!.client);
-  }
 }
 
 /** Token lengths taken in order from a per-request trace, re-opened each time it runs out. */

@@ -10,28 +10,9 @@ import { EngineModel } from '../../src/engine-model/engine-model.js';
 import { ENGINE_PROFILES } from '../../src/engine-model/profiles.js';
 import { stepTimeMs } from '../../src/engine-model/step-time.js';
 import type { EngineProfile, EngineRequest, EngineRequestResult } from '../../src/engine-model/types.js';
+import { TOY_PROFILE } from '../helpers/profiles.js';
 
-const toy: EngineProfile = {
-  name: 'toy',
-  model: 'toy',
-  gpu: 'none',
-  tp: 1,
-  tpCommMs: 0,
-  tpCommMsPer1kTokens: 0,
-  weightsMs: 0,
-  gemmMsPer1kTokens: 10,
-  prefillAttnMsPerMPairs: 0,
-  decodeAttnMsPer1kCtx: 0,
-  stepOverheadMs: 1,
-  perRequestMs: 0,
-  maxNumSeqs: 8,
-  maxNumBatchedTokens: 64,
-  blockSize: 4,
-  numKvBlocks: 1000,
-  maxModelLen: 4096,
-  coldStartMs: 500,
-  costPerHourUsd: 1,
-};
+const toy = TOY_PROFILE;
 
 const close = (actual: number, expected: number, what: string) =>
   assert.ok(Math.abs(actual - expected) < 1e-9, `${what}: ${actual} ≠ ${expected}`);

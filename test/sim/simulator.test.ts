@@ -8,24 +8,11 @@ import type { EngineProfile } from '../../src/engine-model/types.js';
 import { ROUTING_PRESETS } from '../../src/router/router.js';
 import { type RequestRecord, type SimOptions, Simulation, idleTtftMs } from '../../src/sim/simulator.js';
 import type { TraceRecord } from '../../src/traces/record.js';
+import { TOY_PROFILE } from '../helpers/profiles.js';
 import { syntheticTrace } from '../../src/traces/synthetic.js';
 
 const toy: EngineProfile = {
-  name: 'toy',
-  model: 'toy',
-  gpu: 'none',
-  tp: 1,
-  tpCommMs: 0,
-  tpCommMsPer1kTokens: 0,
-  weightsMs: 0,
-  gemmMsPer1kTokens: 10,
-  prefillAttnMsPerMPairs: 0,
-  decodeAttnMsPer1kCtx: 0,
-  stepOverheadMs: 1,
-  perRequestMs: 0,
-  maxNumSeqs: 8,
-  maxNumBatchedTokens: 64,
-  blockSize: 4,
+  ...TOY_PROFILE,
   numKvBlocks: 10_000,
   maxModelLen: 100_000,
   coldStartMs: 0,
