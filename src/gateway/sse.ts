@@ -4,7 +4,6 @@
  * token usage from the usage chunk, and can hide that chunk when the gateway asked for it on the
  * client's behalf (`stream_options.include_usage` injected for metering).
  */
-import { StringDecoder } from 'node:string_decoder';
 
 /** Token usage as OpenAI reports it. */
 export interface Usage {
@@ -60,59 +59,80 @@ function skipSpace(buf: Buffer, i: number): number {
   return i;
 }
 
+const LF2 = Buffer.from('\n\n');
+const CRLF2 = Buffer.from('\r\n\r\n');
+const DATA = Buffer.from('data:');
+const DONE = Buffer.from('[DONE]');
+const USAGE_OBJECT = Buffer.from('"usage":{');
+const EMPTY = Buffer.alloc(0);
+
 /**
- * Feed upstream bytes with {@link push}; it returns the complete events to send on (possibly '').
- * An incomplete trailing event is held until its terminating blank line arrives.
+ * Feed upstream bytes with {@link push}; it returns the complete events to send on (possibly empty),
+ * as byte slices of the input: content events are never decoded or copied. Only an event that
+ * carries a usage object is parsed. An incomplete trailing event is held until its terminating
+ * blank line arrives (a blank line is ASCII, so cutting there never splits a UTF-8 character).
  */
 export class SseRelay {
   usage: Usage | null = null;
   /** Whether an event carrying generated content (any non-usage chunk) has been seen. */
   sawContent = false;
   sawDone = false;
-  private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
+  private pending: Buffer = EMPTY;
 
   /** @param stripUsageChunk drop the final usage-only chunk (choices: []) the client did not ask for */
   constructor(private readonly stripUsageChunk: boolean) {}
 
-  push(chunk: Buffer): string {
-    const text = this.pending + this.decoder.write(chunk);
+  push(chunk: Buffer): Buffer {
+    const data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     let start = 0;
-    let out = '';
+    let keptFrom = 0;
+    let parts: Buffer[] | null = null;
     for (;;) {
-      const end = findEventEnd(text, start);
+      const end = findEventEnd(data, start);
       if (end === -1) break;
-      const sep = text.charCodeAt(end) === 13 ? 4 : 2;
-      if (this.keep(text.slice(start, end))) out += text.slice(start, end + sep);
-      start = end + sep;
+      const next = end + (data[end] === 13 ? 4 : 2);
+      if (!this.keep(data.subarray(start, end))) {
+        // Rare (the injected usage chunk): send what came before it, skip the event.
+        parts ??= [];
+        if (start > keptFrom) parts.push(data.subarray(keptFrom, start));
+        keptFrom = next;
+      }
+      start = next;
     }
-    this.pending = text.slice(start);
-    return out;
+    this.pending = start < data.length ? Buffer.from(data.subarray(start)) : EMPTY;
+    if (parts === null) return data.subarray(0, start);
+    if (start > keptFrom) parts.push(data.subarray(keptFrom, start));
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   /** Whatever is left when the upstream ends (a final event without its blank line). */
-  flush(): string {
-    const rest = this.pending + this.decoder.end();
-    this.pending = '';
-    return rest.length > 0 && this.keep(rest) ? rest : '';
+  flush(): Buffer {
+    const rest = this.pending;
+    this.pending = EMPTY;
+    return rest.length > 0 && this.keep(rest) ? rest : EMPTY;
   }
 
-  private keep(event: string): boolean {
-    const dataAt = event.indexOf('data:');
+  private keep(event: Buffer): boolean {
+    const dataAt = event.indexOf(DATA);
     if (dataAt === -1) return true;
-    const data = event.slice(dataAt + 5).trim();
-    if (data === '[DONE]') {
+    if (
+      event.indexOf(DONE, dataAt) !== -1 &&
+      event
+        .subarray(dataAt + 5)
+        .toString('latin1')
+        .trim() === '[DONE]'
+    ) {
       this.sawDone = true;
       return true;
     }
     // Only the usage chunk is parsed; content chunks pass as bytes.
-    if (!data.includes('"usage":{')) {
+    if (event.indexOf(USAGE_OBJECT, dataAt) === -1) {
       this.sawContent = true;
       return true;
     }
     let parsed: { choices?: unknown[] } | null = null;
     try {
-      parsed = JSON.parse(data) as { choices?: unknown[] };
+      parsed = JSON.parse(event.subarray(dataAt + 5).toString('utf8')) as { choices?: unknown[] };
     } catch {
       this.sawContent = true;
       return true;
@@ -125,9 +145,9 @@ export class SseRelay {
 }
 
 /** Index of the blank line ending the event that starts at `from` ("\n\n" or "\r\n\r\n"), or -1. */
-function findEventEnd(text: string, from: number): number {
-  const lf = text.indexOf('\n\n', from);
-  const crlf = text.indexOf('\r\n\r\n', from);
+function findEventEnd(data: Buffer, from: number): number {
+  const lf = data.indexOf(LF2, from);
+  const crlf = data.indexOf(CRLF2, from);
   if (crlf !== -1 && (lf === -1 || crlf < lf)) return crlf;
   return lf;
 }

@@ -93,10 +93,8 @@ describe('SseRelay', () => {
     const bytes = Buffer.from(text);
     for (const cut of [1, 7, 20, bytes.length - 3]) {
       const r = new SseRelay(false);
-      let out = r.push(bytes.subarray(0, cut));
-      out += r.push(bytes.subarray(cut));
-      out += r.flush();
-      assert.equal(out, text, `split at ${cut}`);
+      const out = Buffer.concat([r.push(bytes.subarray(0, cut)), r.push(bytes.subarray(cut)), r.flush()]);
+      assert.equal(out.toString(), text, `split at ${cut}`);
       assert.deepEqual(r.usage, { promptTokens: 5, completionTokens: 9 });
       assert.ok(r.sawDone && r.sawContent);
     }
@@ -106,14 +104,23 @@ describe('SseRelay', () => {
     const content = ev({ choices: [{ delta: { content: 'x' } }] });
     const r = new SseRelay(true);
     const out = r.push(Buffer.from(content + usageChunk + 'data: [DONE]\n\n'));
-    assert.equal(out, `${content}data: [DONE]\n\n`);
+    assert.equal(out.toString(), `${content}data: [DONE]\n\n`);
+    // The usage chunk in the middle of one read, and split across reads: both dropped.
+    const r2 = new SseRelay(true);
+    const all = Buffer.from(content + usageChunk + content);
+    const cut = content.length + 10;
+    const twice = Buffer.concat([r2.push(all.subarray(0, cut)), r2.push(all.subarray(cut))]);
+    assert.equal(twice.toString(), content + content);
     assert.equal(r.usage?.completionTokens, 9);
   });
 
   it('holds an incomplete event until its blank line arrives', () => {
     const r = new SseRelay(false);
-    assert.equal(r.push(Buffer.from('data: {"choices":[]')), '');
-    assert.equal(r.push(Buffer.from('}\n\n')), 'data: {"choices":[]}\n\n');
+    assert.equal(r.push(Buffer.from('data: {"choices":[]')).length, 0);
+    assert.equal(r.push(Buffer.from('}\n\n')).toString(), 'data: {"choices":[]}\n\n');
+    const crlf = new SseRelay(false);
+    assert.equal(crlf.push(Buffer.from('data: a\r\n\r\ndata: b')).toString(), 'data: a\r\n\r\n');
+    assert.equal(crlf.flush().toString(), 'data: b');
   });
 });
 
