@@ -12,6 +12,8 @@ export class HashIndex {
   private keys: Int32Array;
   private vals: Int32Array;
   private mask: number;
+  /** 32 − log2(capacity): the home slot is the top bits of a Fibonacci-hashed key. */
+  private shift: number;
   private count = 0;
 
   constructor(initialCapacity = 1024) {
@@ -20,6 +22,7 @@ export class HashIndex {
     this.keys = new Int32Array(cap);
     this.vals = new Int32Array(cap).fill(EMPTY);
     this.mask = cap - 1;
+    this.shift = 32 - Math.log2(cap);
   }
 
   get size(): number {
@@ -72,7 +75,7 @@ export class HashIndex {
   }
 
   private slot(key: number): number {
-    return (Math.imul(key, 0x9e3779b1) >>> 0) & this.mask;
+    return Math.imul(key, 0x9e3779b1) >>> this.shift;
   }
 
   private grow(): void {
@@ -80,6 +83,7 @@ export class HashIndex {
     this.keys = new Int32Array(keys.length * 2);
     this.vals = new Int32Array(vals.length * 2).fill(EMPTY);
     this.mask = this.vals.length - 1;
+    this.shift = 32 - Math.log2(this.vals.length);
     this.count = 0;
     for (let i = 0; i < vals.length; i++) if (vals[i] !== EMPTY) this.add(keys[i]!, vals[i]!);
   }
