@@ -66,18 +66,26 @@ describe('emulated engine', () => {
     assert.equal(m.kvUsage, 0);
   });
 
-  it('streams exactly max_tokens content chunks, spaced by engine steps', async () => {
+  it('streams exactly max_tokens content chunks, no faster than the engine steps', async () => {
+    const started = performance.now();
     const stream = await client.completions.create({
       model: 'm',
       prompt: 'count',
       max_tokens: 20,
       stream: true,
     });
-    const times: number[] = [];
-    for await (const c of stream) if (c.choices[0]?.text) times.push(performance.now());
-    assert.equal(times.length, 20);
-    // A decode step of this profile takes ≈ 2.3 ms; 19 gaps take at least 19 steps.
-    assert.ok(times.at(-1)! - times[0]! >= 19 * 2, `stream spread over ${times.at(-1)! - times[0]!} ms`);
+    let chunks = 0;
+    let last = started;
+    for await (const c of stream) {
+      if (!c.choices[0]?.text) continue;
+      chunks++;
+      last = performance.now();
+    }
+    assert.equal(chunks, 20);
+    // 20 steps (the prefill that samples token 1, then 19 decodes) of ≈ 2.3 ms each on this profile.
+    // The engine keeps to its intended schedule (a late timer is caught up, never run ahead of), so
+    // the whole stream takes at least that long; only its spacing may vary with timer jitter.
+    assert.ok(last - started >= 20 * 2.2, `20 tokens in ${(last - started).toFixed(1)} ms`);
   });
 
   it('answers an unknown model with 404 and an over-long request with 400, as vLLM does', async () => {
