@@ -18,8 +18,6 @@ export class RequestContext {
   usage: Usage | null = null;
   /** Aborted when the client goes away; cancels the upstream request. */
   readonly abort = new AbortController();
-  /** Headers every response of this request carries. */
-  readonly headers: Record<string, string>;
   private readonly startMs: number;
   private firstTokenMs = Number.NaN;
   private finished = false;
@@ -33,7 +31,6 @@ export class RequestContext {
     private readonly onDone: (ctx: RequestContext) => void,
   ) {
     this.startMs = clock.now();
-    this.headers = { 'x-request-id': id };
   }
 
   markFirstToken(): void {

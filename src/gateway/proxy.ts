@@ -43,8 +43,7 @@ export async function handleInference(
     const e = asSwitchyardError(err);
     if (e.code === 'SWY_ERR_INTERNAL') ctx.log.error({ err, requestId: ctx.id }, 'internal error');
     // A refused oversized body is not drained; closing the connection keeps the next request clean.
-    const headers =
-      e.code === 'SWY_ERR_BODY_TOO_LARGE' ? { ...ctx.headers, connection: 'close' } : ctx.headers;
+    const headers = e.code === 'SWY_ERR_BODY_TOO_LARGE' ? { connection: 'close' } : undefined;
     ctx.finish(writeError(res, e, headers));
   }
 }
@@ -174,7 +173,6 @@ async function relayJson(
   const buf = Buffer.from(await upstream.body.arrayBuffer());
   if (upstream.statusCode < 300) ctx.usage = usageOfJsonBody(buf);
   res.writeHead(upstream.statusCode, {
-    ...ctx.headers,
     'content-type': String(upstream.headers['content-type'] ?? 'application/json'),
     'content-length': buf.length,
   });
@@ -190,7 +188,6 @@ async function relayStream(
   stripUsage: boolean,
 ): Promise<void> {
   res.writeHead(200, {
-    ...ctx.headers,
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',

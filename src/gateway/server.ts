@@ -165,14 +165,10 @@ export class Gateway {
     const path = q === -1 ? url : url.slice(0, q);
     const methods = this.routes.get(path);
     const id = requestIdOf(req);
-    const headers = { 'x-request-id': id };
+    // Every response of this request carries its id, whichever path writes it.
     res.setHeader('x-request-id', id);
     if (methods === undefined) {
-      writeError(
-        res,
-        new SwitchyardError('SWY_ERR_NOT_FOUND', `no route for ${req.method} ${path}`),
-        headers,
-      );
+      writeError(res, new SwitchyardError('SWY_ERR_NOT_FOUND', `no route for ${req.method} ${path}`));
       return;
     }
     const handler = methods.get(req.method ?? '');
@@ -182,14 +178,14 @@ export class Gateway {
         'SWY_ERR_METHOD_NOT_ALLOWED',
         `${req.method} is not allowed on ${path}; use ${allow}`,
       );
-      writeError(res, err, { ...headers, allow });
+      writeError(res, err, { allow });
       return;
     }
     if (path.startsWith('/v1/') && !this.authorized(req)) {
       const err = new SwitchyardError('SWY_ERR_UNAUTHORIZED', 'Incorrect API key provided', {
         param: 'authorization',
       });
-      writeError(res, err, headers);
+      writeError(res, err);
       return;
     }
     handler(req, res, id);
@@ -206,7 +202,7 @@ export class Gateway {
   private inference(op: Operation, req: IncomingMessage, res: ServerResponse, id: string): void {
     if (this.draining) {
       const err = new SwitchyardError('SWY_ERR_SHUTTING_DOWN', 'the gateway is shutting down');
-      writeError(res, err, { 'x-request-id': id, connection: 'close' });
+      writeError(res, err, { connection: 'close' });
       return;
     }
     const rt = this.runtime;
@@ -215,8 +211,8 @@ export class Gateway {
         'SWY_ERR_OVERLOADED',
         `the gateway has ${this.active.size} requests in flight`,
       );
-      writeError(res, err, { 'x-request-id': id });
-      this.metrics.requests.inc({ model: 'none', endpoint: 'none', status: '429' });
+      writeError(res, err);
+      this.metrics.seriesOf('none', 'none').requests(429).inc();
       return;
     }
     const ctx = new RequestContext(id, rt, this.log, this.clock, this.metrics, (c) => this.done(c));
