@@ -47,8 +47,8 @@ interface Seq {
   blocks: number[];
   /** Prompt blocks registered in the prefix cache so far. */
   registered: number;
+  /** Prompt tokens found in the prefix cache at first admission. */
   cachedTokens: number;
-  admitted: boolean;
   preemptions: number;
   readonly arrivalMs: number;
   firstScheduledMs: number;
@@ -120,7 +120,6 @@ export class EngineModel {
       blocks: [],
       registered: 0,
       cachedTokens: 0,
-      admitted: false,
       preemptions: 0,
       arrivalMs: this.clock.now(),
       firstScheduledMs: Number.NaN,
@@ -138,11 +137,7 @@ export class EngineModel {
     const seq = this.byId.get(id);
     if (seq === undefined) return;
     if (seq.phase === 'waiting') this.waitingCount--;
-    else if (seq.phase === 'running') {
-      this.running.splice(this.running.indexOf(seq), 1);
-      this.kv.release(seq.blocks);
-      seq.blocks = [];
-    }
+    else if (seq.phase === 'running') this.leaveRunning(seq);
     this.finish(seq, 'cancelled', this.clock.now());
   }
 
@@ -160,11 +155,6 @@ export class EngineModel {
   /** Whether a full prompt block with this chained hash is in the prefix cache. */
   isCached(blockHash: number): boolean {
     return this.kv.has(blockHash);
-  }
-
-  /** The KV block pool (read-only use: tests and diagnostics). */
-  get kvCache(): KvCache {
-    return this.kv;
   }
 
   // ---------------------------------------------------------------- the engine loop
@@ -222,9 +212,7 @@ export class EngineModel {
       if (seq.generated === 1) seq.firstTokenMs = endMs;
       seq.events.onTokens?.(1, endMs);
       if (seq.phase === 'running' && seq.generated >= seq.req.outputTokens) {
-        this.running.splice(this.running.indexOf(seq), 1);
-        this.kv.release(seq.blocks);
-        seq.blocks = [];
+        this.leaveRunning(seq);
         this.counters.finishedRequests++;
         this.finish(seq, 'length', endMs);
       }
@@ -277,8 +265,8 @@ export class EngineModel {
       seq.computed = cached;
       this.counters.prefixQueryTokens += total;
       this.counters.prefixHitTokens += cached;
-      if (!seq.admitted) {
-        seq.admitted = true;
+      if (Number.isNaN(seq.firstScheduledMs)) {
+        // First admission (not a resume after preemption).
         seq.cachedTokens = cached;
         seq.firstScheduledMs = nowMs;
       }
@@ -303,6 +291,13 @@ export class EngineModel {
     if (this.waitingHead > 0) this.waiting[--this.waitingHead] = seq;
     else this.waiting.unshift(seq);
     this.waitingCount++;
+  }
+
+  /** Takes a running request out of the batch and releases its KV (it finished or was cancelled). */
+  private leaveRunning(seq: Seq): void {
+    this.running.splice(this.running.indexOf(seq), 1);
+    this.kv.release(seq.blocks);
+    seq.blocks = [];
   }
 
   private registerPromptBlocks(seq: Seq): void {

@@ -120,13 +120,6 @@ export class KvCache {
     }
   }
 
-  /** Block ids in eviction order (head first); for tests and diagnostics. */
-  evictionOrder(): number[] {
-    const out: number[] = [];
-    for (let b = this.head; b !== NONE; b = this.next[b]!) out.push(b);
-    return out;
-  }
-
   private append(b: number): void {
     this.prev[b] = this.tail;
     this.next[b] = NONE;
