@@ -10,7 +10,7 @@ import { loadConfigFile } from '../config/load.js';
 import { getProfile } from '../engine-model/profiles.js';
 import { ROUTING_PRESETS, type RoutingProfileSpec, routingSpec } from '../router/router.js';
 import { capacitySearch } from '../sim/capacity.js';
-import { renderReport } from '../sim/report.js';
+import { fixed, renderReport } from '../sim/report.js';
 import {
   type RequestRecord,
   type SimEndpointSpec,
@@ -19,7 +19,7 @@ import {
   type SimSummary,
   Simulation,
 } from '../sim/simulator.js';
-import { type RequestTraceFormat, openRequestTrace, readLines } from '../traces/loaders.js';
+import { type RequestTraceFormat, firstLine, openRequestTrace } from '../traces/loaders.js';
 import { SERVEGEN_HEADER, servegenTrace } from '../traces/servegen.js';
 import type { TraceInfo, TraceRecord } from '../traces/record.js';
 import { reshape } from '../traces/transform.js';
@@ -267,7 +267,7 @@ async function compare(setup: Setup): Promise<number> {
     join(setup.out, 'compare.json'),
     `${JSON.stringify({ trace: setup.values.trace, seed: setup.base.seed, results: rows }, null, 2)}\n`,
   );
-  const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+  const f = fixed;
   let table =
     '| policy | TTFT p50 | TTFT p99 | E2E p99 (ms) | SLO attainment | throughput (req/s) | prefix hit rate | imbalance |\n|---|---:|---:|---:|---:|---:|---:|---:|\n';
   for (const r of rows as unknown as (SimSummary & { policy: string })[]) {
@@ -361,7 +361,7 @@ function summaryTable(
   s: Record<string, unknown> & Awaited<ReturnType<Simulation['run']>>,
   wallS: number,
 ): string {
-  const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+  const f = fixed;
   const row = (name: string, p: { p50: number; p90: number; p99: number; mean: number }) =>
     `| ${name} | ${f(p.p50)} | ${f(p.p90)} | ${f(p.p99)} | ${f(p.mean)} |\n`;
   return (
@@ -409,11 +409,6 @@ class JsonlFile {
 function windowSpan(window: string | undefined, scale: string | undefined): number | undefined {
   const w = windowOpt(window);
   return w ? (w.endS - w.startS) / (numOpt(scale, 'rate-scale') ?? 1) : undefined;
-}
-
-async function firstLine(path: string): Promise<string | undefined> {
-  for await (const line of readLines(path)) return line;
-  return undefined;
 }
 
 function numOpt(v: string | undefined, name: string): number | undefined {

@@ -107,8 +107,13 @@ ${sections.join('\n')}
 `;
 }
 
+/** `x` with `digits` decimals, or a dash for NaN and infinities (an empty histogram, a 0/0 rate). */
+export function fixed(x: number, digits = 1): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : '–';
+}
+
 function summaryTable(s: SimSummary): string {
-  const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+  const f = fixed;
   const lat = (name: string, p: SimSummary['ttft_ms']) =>
     `<tr><td>${name}</td><td>${f(p.p50)}</td><td>${f(p.p90)}</td><td>${f(p.p99)}</td><td>${f(p.mean)}</td></tr>`;
   const kv: [string, string][] = [

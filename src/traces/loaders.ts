@@ -30,6 +30,12 @@ export async function* readLines(path: string): AsyncGenerator<string> {
   }
 }
 
+/** The file's first line (decompressed), or undefined for an empty file; the rest is not read. */
+export async function firstLine(path: string): Promise<string | undefined> {
+  for await (const line of readLines(path)) return line;
+  return undefined;
+}
+
 /** Tells the format from the first line: a JSON object, or a CSV header. */
 export function detectFormat(firstLine: string, path: string): RequestTraceFormat {
   const line = firstLine.replace(/^\uFEFF/, '').trim();
@@ -46,11 +52,7 @@ export async function openRequestTrace(
 ): Promise<Trace> {
   let fmt: RequestTraceFormat;
   if (format === 'auto') {
-    let first: string | undefined;
-    for await (const line of readLines(path)) {
-      first = line;
-      break;
-    }
+    const first = await firstLine(path);
     if (first === undefined) throw new TraceError(`${path}: empty file`);
     fmt = detectFormat(first, path);
   } else fmt = format;
