@@ -24,7 +24,7 @@
  * BENCH_GW_NODE_FLAGS (node flags for the gateway process only, e.g. `--single-threaded-gc`).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,10 +47,9 @@ import {
   renderReport,
   updateDocs,
 } from './report.js';
-import { envNum } from './env.js';
+import { REPO, envNum, machineFacts } from './env.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = join(HERE, '..', '..');
 
 /** The bench's knobs, all from the environment. */
 export const CFG = {
@@ -397,17 +396,6 @@ function startGateway(name: string, mock: Child): Promise<Child> {
   return startChild(name, 'gateway-process.js', CFG.gwCpu, env, CFG.gwNodeFlags);
 }
 
-function machine(): Record<string, string> {
-  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
-  return {
-    nproc: String(os.cpus().length),
-    cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown',
-    node: process.version,
-    kernel: `${os.type()} ${os.release()}`,
-    memGiB: (os.totalmem() / 2 ** 30).toFixed(0),
-  };
-}
-
 async function main(): Promise<void> {
   const t0 = Date.now();
   tasksetOk = CFG.pin && hasTaskset();
@@ -438,7 +426,7 @@ async function main(): Promise<void> {
   }
   await stopChildren();
   const agg: Aggregate = aggregate(runs, CFG.durationS + 1);
-  const meta = { t0, t1: Date.now(), machine: machine(), pinned: tasksetOk, cfg: CFG, startRssMB };
+  const meta = { t0, t1: Date.now(), machine: machineFacts(), pinned: tasksetOk, cfg: CFG, startRssMB };
   const md = renderReport(agg, runs, memory, meta);
   process.stdout.write(`${md}\n`);
   if (CFG.json) writeFileSync(CFG.json, JSON.stringify({ meta, agg, memory, runs }, null, 1));

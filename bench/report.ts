@@ -5,6 +5,7 @@
  * file, such as the hand-written peer comparison, is left alone).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { type MachineFacts, describeMachine } from './env.js';
 import type { ClosedResult, RateResult, StreamResult } from './loadgen.js';
 
 /** One measurement of one peer in one rep, with the CPU used meanwhile. */
@@ -55,7 +56,7 @@ export interface MemoryResult {
 export interface RunMeta {
   t0: number;
   t1: number;
-  machine: Record<string, string>;
+  machine: MachineFacts;
   pinned: boolean;
   cfg: {
     durationS: number;
@@ -197,7 +198,7 @@ export function renderReport(
   L.push('```sh', `${envLine(c)} \\`, '  npm run bench:overhead', '```', '');
   const m = meta.machine;
   L.push(
-    `Machine: nproc ${m.nproc}, ${m.cpu}, ${m.memGiB} GiB RAM, ${m.kernel}, node ${m.node}. ` +
+    `Machine: ${describeMachine(m)}. ` +
       (meta.pinned
         ? `taskset: CPU ${c.loadCpu} = load generator + mock upstream, CPU ${c.gwCpu} = the gateway alone.`
         : 'Not pinned (no taskset or fewer than 2 CPUs): every process shares every core.') +

@@ -31,7 +31,7 @@
  * BENCH_SIM_PROFILE_MINUTES (10; 0 = no profile) BENCH_SIM_FLAT (1; 0 = headline run only)
  * BENCH_DOCS (docs/benchmarks.md; 0 = do not write) BENCH_JSON (a path for the raw results).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   createWriteStream,
   existsSync,
@@ -43,7 +43,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getProfile } from '../src/engine-model/profiles.js';
 import { routingSpec } from '../src/router/router.js';
@@ -52,10 +52,8 @@ import { openRequestTrace } from '../src/traces/loaders.js';
 import type { TraceRecord } from '../src/traces/record.js';
 import { type SyntheticSpec, syntheticTrace } from '../src/traces/synthetic.js';
 import { reshape } from '../src/traces/transform.js';
-import { envNum } from './env.js';
+import { REPO, describeMachine, envNum } from './env.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = join(HERE, '..', '..');
 const SELF = fileURLToPath(import.meta.url);
 
 const DEFAULT_TRACE = join(REPO, '..', 'shared', 'traces', 'mooncake_conversation_0-30min.jsonl');
@@ -358,24 +356,6 @@ async function profileRun(
 
 // ------------------------------------------------------------------------------------------ report
 
-function machine(): string {
-  let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m?.[1]) cpu = m[1].trim();
-  } catch {
-    // not Linux
-  }
-  let nproc = String(os.availableParallelism());
-  try {
-    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
-  } catch {
-    // no coreutils
-  }
-  const gib = (os.totalmem() / 2 ** 30).toFixed(0);
-  return `nproc ${nproc}, ${cpu}, ${gib} GiB RAM, ${os.type()} ${os.release()}, node ${process.version}`;
-}
-
 const f = (x: number, d = 1): string =>
   Number.isFinite(x)
     ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
@@ -577,7 +557,7 @@ async function main(): Promise<void> {
   const report: Report = {
     date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     command: `${env.join(' ')} \\\n  npm run bench:sim`,
-    machine: machine(),
+    machine: describeMachine(),
     totalS: (performance.now() - t0) / 1000,
     calibration,
     noPrefixCalibration,
