@@ -31,7 +31,16 @@ const endpointBase = {
   /** Requests in flight to this endpoint at most; more are not routed here. */
   maxConcurrency: positiveInt.default(256),
   timeouts: timeoutsSchema,
+  /** Relative share of traffic under the `weighted` policy (provider endpoints). */
+  weight: z.number().positive().default(1),
+  /** Free-form labels (`tier`, `locality`, `zone`, …) that label filters match. */
+  labels: z.record(z.string().min(1), z.string()).default({}),
 };
+
+const profileName = z.string().refine((name) => name in ENGINE_PROFILES, {
+  error: (issue) =>
+    `unknown engine profile '${String(issue.input)}'; known: ${Object.keys(ENGINE_PROFILES).join(', ')}`,
+});
 
 const httpEndpointSchema = z.strictObject({
   kind: z.literal('http'),
@@ -46,16 +55,18 @@ const httpEndpointSchema = z.strictObject({
   healthPath: z.string().startsWith('/').nullable().optional(),
   /** Upstream connections kept in the pool at most; default: `maxConcurrency`, so no admitted request waits for a socket. */
   connections: positiveInt.optional(),
+  /**
+   * The engine profile that describes this replica (model × GPU), if one fits: cost-model routing
+   * predicts its step times from it and sizes its prefix index to its KV cache.
+   */
+  profile: profileName.optional(),
 });
 
 const emulatedEndpointSchema = z.strictObject({
   kind: z.literal('emulated'),
   ...endpointBase,
   /** Engine profile, e.g. `llama3.1-8b-h100` (`switchyard engine --list-profiles`). */
-  profile: z.string().refine((name) => name in ENGINE_PROFILES, {
-    error: (issue) =>
-      `unknown engine profile '${String(issue.input)}'; known: ${Object.keys(ENGINE_PROFILES).join(', ')}`,
-  }),
+  profile: profileName,
   /** Port of the emulated engine's HTTP server; 0 picks a free one. */
   port: nonNegInt.max(65535).default(0),
 });
@@ -65,6 +76,11 @@ export const endpointSchema = z.discriminatedUnion('kind', [httpEndpointSchema, 
 const poolSchema = z.strictObject({
   /** Other model names that reach this pool. */
   aliases: z.array(z.string().min(1)).default([]),
+  /**
+   * The pool runs on infrastructure you control (on-premises, edge, device). Requests decided by a
+   * `localOnly` tier rule only ever reach local pools.
+   */
+  local: z.boolean().default(false),
   endpoints: z.array(endpointSchema).min(1),
 });
 
@@ -149,6 +165,74 @@ const logSchema = z
   })
   .prefault({});
 
+/** A regular expression source that must compile (it is compiled once per config version). */
+const regexSource = z
+  .string()
+  .min(1)
+  .refine(
+    (src) => {
+      try {
+        new RegExp(src, 'iu');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: (issue) => `invalid regular expression /${String(issue.input)}/` },
+  );
+
+/** Conditions of one tier rule; every condition listed must hold. */
+const tierConditionsSchema = z
+  .strictObject({
+    /** The prompt's estimated size (≈ 4 characters a token) is below this many tokens. */
+    promptTokensBelow: positiveInt.optional(),
+    /** The prompt's estimated size is at least this many tokens. */
+    promptTokensAtLeast: nonNegInt.optional(),
+    /** A regular expression found in the last user message (case-insensitive). */
+    match: regexSource.optional(),
+    /** Any of these words or phrases appears in the last user message (case-insensitive, whole words). */
+    keywords: z.array(z.string().min(1)).min(1).optional(),
+    /** The prompt carries personal data (email, phone, card, IBAN, SSN, IPv4; docs/tiers.md). */
+    pii: z.literal(true).optional(),
+    /** The request's tenant (for now the `x-switchyard-tenant` header) is one of these. */
+    tenant: z.array(z.string().min(1)).min(1).optional(),
+    /** Request headers with exactly these values (names are case-insensitive). */
+    header: z.record(z.string().min(1), z.string()).optional(),
+  })
+  .refine((c) => Object.keys(c).length > 0, 'name at least one condition; use `default` for a catch-all');
+
+const tierRuleSchema = z.strictObject({
+  /** Shown in `x-switchyard-tier-rule` and metrics; default `rules[INDEX]`. */
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"')
+    .optional(),
+  when: tierConditionsSchema,
+  /** Pool (name or alias) that serves a matching request. */
+  pool: z.string().min(1),
+  /** A matching request never reaches a pool without `local: true`, not even on fallback. */
+  localOnly: z.boolean().default(false),
+});
+
+const cascadeCheckSchema = z.enum(['empty', 'refusal', 'invalid-json']);
+
+const tierSchema = z.strictObject({
+  /** Tried in order; the first rule whose conditions all hold decides the pool. */
+  rules: z.array(tierRuleSchema).default([]),
+  /** Pool for requests no rule matches. */
+  default: z.string().min(1),
+  /** Pool → pools to try next, in order, when it fails or is saturated. */
+  fallback: z.record(z.string().min(1), z.array(z.string().min(1))).default({}),
+  /** Non-streamed chat answers from `from` that fail a check are asked again of `to`. */
+  cascade: z
+    .strictObject({
+      from: z.string().min(1),
+      to: z.string().min(1),
+      checks: z.array(cascadeCheckSchema).min(1).default(['empty', 'refusal', 'invalid-json']),
+    })
+    .optional(),
+});
+
 /** The whole configuration file. */
 export const configSchema = z.strictObject({
   server: serverSchema,
@@ -161,6 +245,8 @@ export const configSchema = z.strictObject({
   pools: z
     .record(z.string().min(1), poolSchema)
     .refine((p) => Object.keys(p).length > 0, 'at least one pool'),
+  /** Model aliases that pick a pool per request by rules, with fallbacks and a cascade (docs/tiers.md). */
+  tiers: z.record(z.string().min(1), tierSchema).default({}),
 });
 
 export type SwitchyardConfig = z.infer<typeof configSchema>;
@@ -170,3 +256,6 @@ export type HttpEndpointConfig = z.infer<typeof httpEndpointSchema>;
 export type EmulatedEndpointConfig = z.infer<typeof emulatedEndpointSchema>;
 export type RouterProfileConfig = z.infer<typeof routerProfileSchema>;
 export type RouterConfig = z.infer<typeof routerSchema>;
+export type TierConfig = z.infer<typeof tierSchema>;
+export type TierRuleConfig = z.infer<typeof tierRuleSchema>;
+export type CascadeCheck = z.infer<typeof cascadeCheckSchema>;

@@ -4,7 +4,12 @@
  * engine metrics). Routing never touches it directly; it reads a frozen {@link EndpointView}.
  */
 import type { Clock } from '../core/clock.js';
-import type { EndpointMetrics, EndpointView } from '../framework/endpoint.js';
+import {
+  type EndpointInfo,
+  type EndpointMetrics,
+  type EndpointView,
+  PLAIN_ENDPOINT,
+} from '../framework/endpoint.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 
 /** Mutable state of one endpoint, updated by explicit events. */
@@ -20,6 +25,7 @@ export class EndpointState {
     public maxConcurrency: number,
     clock: Clock,
     breaker: CircuitBreakerOptions,
+    public info: EndpointInfo = PLAIN_ENDPOINT,
   ) {
     this.breaker = new CircuitBreaker(clock, breaker);
   }
@@ -35,6 +41,7 @@ export class EndpointState {
       inFlight: this.inFlight,
       maxConcurrency: this.maxConcurrency,
       metrics: this.metrics,
+      info: this.info,
     });
   }
 }

@@ -3,6 +3,7 @@
  * EndpointView: the immutable snapshot of one endpoint that routing policies read. Policies never
  * see sockets, pools or clocks; the live collector and the simulator both produce these views.
  */
+import type { EngineProfile } from '../engine-model/types.js';
 
 /** Circuit-breaker state of an endpoint. */
 export type CircuitState = 'closed' | 'open' | 'half-open';
@@ -35,4 +36,26 @@ export interface EndpointView {
   /** The endpoint's configured concurrency limit. */
   readonly maxConcurrency: number;
   readonly metrics: EndpointMetrics | null;
+  /** What the endpoint is: static facts from the config, shared by every view of it. */
+  readonly info: EndpointInfo;
 }
+
+/** Static facts about an endpoint, from its config. */
+export interface EndpointInfo {
+  /**
+   * The engine model's constants for this replica (model × GPU), when known: cost-model policies
+   * predict step times from it and size the prefix index to its KV cache. Null for provider APIs.
+   */
+  readonly profile: EngineProfile | null;
+  /** Relative share for weighted routing (provider endpoints); default 1. */
+  readonly weight: number;
+  /** Free-form labels (tier, locality, zone, …) that label filters match. */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Info for an endpoint with nothing configured beyond its name. */
+export const PLAIN_ENDPOINT: EndpointInfo = Object.freeze({
+  profile: null,
+  weight: 1,
+  labels: Object.freeze({}),
+});

@@ -3,6 +3,7 @@
  * The per-request state, typed (not a bag): identity, the runtime version it runs under, timings,
  * usage, and the exactly-once finish that records metrics and releases admission.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
@@ -16,6 +17,8 @@ export class RequestContext {
   /** Endpoint of the last attempt; `none` if never routed. */
   endpoint = 'none';
   usage: Usage | null = null;
+  /** The client's request headers (routing signals: session, tenant). */
+  headers: IncomingHttpHeaders = {};
   /** Aborted when the client goes away; cancels the upstream request. */
   readonly abort = new AbortController();
   private readonly startMs: number;
@@ -33,8 +36,20 @@ export class RequestContext {
     this.startMs = clock.now();
   }
 
+  /** Called once at the first token of the current upstream attempt (the router's load ledger). */
+  onFirstToken: (() => void) | null = null;
+
   markFirstToken(): void {
     if (Number.isNaN(this.firstTokenMs)) this.firstTokenMs = this.clock.now();
+    if (this.onFirstToken !== null) {
+      this.onFirstToken();
+      this.onFirstToken = null;
+    }
+  }
+
+  /** Counts a routing decision of `pool` by its reason. */
+  onRouted(pool: string, reason: string): void {
+    this.metrics.routingDecisions.inc({ model: pool, reason });
   }
 
   onRetry(): void {

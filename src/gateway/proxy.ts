@@ -9,6 +9,8 @@ import type { Dispatcher } from 'undici';
 import { SwitchyardError } from '../core/errors.js';
 import type { HttpEngine } from '../adapters/engines/http-engine.js';
 import type { RoutingRequest } from '../framework/routing.js';
+import { PROMPT_BLOCK_TOKENS, promptBlockHashes, renderPrompt } from '../router/prompt-blocks.js';
+import type { DecisionRecord } from '../router/router.js';
 import { asSwitchyardError, writeError } from './errors.js';
 import type { PoolRuntime } from './runtime.js';
 import { SseRelay, type Usage, usageOfJsonBody } from './sse.js';
@@ -38,6 +40,7 @@ export async function handleInference(
       });
     }
     ctx.model = pool.name;
+    ctx.headers = req.headers;
     await proxy(op, body, raw, pool, res, ctx);
   } catch (err) {
     const e = asSwitchyardError(err);
@@ -59,30 +62,59 @@ async function proxy(
   const stream = op !== 'embeddings' && body.stream === true;
   // Meter streamed usage even when the client did not ask for it; the extra chunk is hidden again.
   const injectUsage = stream && body.stream_options?.include_usage !== true;
-  const routing: RoutingRequest & { excluded: Set<string> | null } = {
-    id: ctx.id,
-    pool: pool.name,
-    promptTokensEstimate: estimatePromptTokens(op, body),
-    excluded: null,
-  };
+  const routing = routingRequest(op, body, pool.name, ctx);
   const rt = ctx.runtime;
+  const router = pool.router;
   let lastError: SwitchyardError | null = null;
   for (let attempt = 0; attempt < rt.config.router.maxAttempts; attempt++) {
     let engine: HttpEngine;
+    const record = ctx.log.isLevelEnabled('debug') ? ({} as DecisionRecord) : undefined;
     try {
-      engine = pool.engines[pool.router.route(routing, rt.views(pool), rt.routingContext).index]!;
+      engine = pool.engines[router.route(routing, rt.views(pool), record).index]!;
     } catch (err) {
       // After a failed attempt, "no candidate left" means the upstream error is the real answer.
       throw lastError ?? err;
     }
+    ctx.onRouted(pool.name, router.lastReason);
+    if (record !== undefined)
+      ctx.log.debug({ requestId: ctx.id, pool: pool.name, decision: record }, 'routed');
     if (attempt > 0) ctx.onRetry();
+    ctx.onFirstToken = () => router.firstToken(ctx.id);
     const outcome = await attemptUpstream(op, body, raw, engine, injectUsage, stream, res, ctx);
+    router.finished(ctx.id, {
+      ok: outcome === null,
+      cachedTokens: ctx.usage?.cachedTokens ?? null,
+      outputTokens: ctx.usage?.completionTokens ?? null,
+    });
     if (outcome === null) return;
     lastError = outcome;
     routing.excluded ??= new Set();
     routing.excluded.add(engine.name);
   }
   throw lastError!;
+}
+
+/** The routing signals of a request: size, prefix block hashes, session and tenant. */
+function routingRequest(
+  op: Operation,
+  body: InferenceBody,
+  pool: string,
+  ctx: RequestContext,
+): RoutingRequest & { excluded: Set<string> | null } {
+  const headers = ctx.headers;
+  const session = headers['x-switchyard-session'] ?? headers['x-session-id'];
+  const tenant = headers['x-switchyard-tenant'];
+  return {
+    id: ctx.id,
+    pool,
+    promptTokensEstimate: estimatePromptTokens(op, body),
+    excluded: null,
+    // Embeddings reuse no KV cache: no prefix signal for them.
+    prefixHashes: op === 'embeddings' ? [] : promptBlockHashes(renderPrompt(body)),
+    prefixBlockTokens: PROMPT_BLOCK_TOKENS,
+    sessionId: typeof session === 'string' && session.length > 0 ? session : null,
+    tenant: typeof tenant === 'string' && tenant.length > 0 ? tenant : null,
+  };
 }
 
 /**

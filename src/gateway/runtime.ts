@@ -6,13 +6,13 @@
  * carried over with their state (in-flight counts, breaker, health), so a reload loses nothing.
  */
 import type { Clock } from '../core/clock.js';
-import { SeededRng } from '../core/rng.js';
+import { type Rng, SeededRng } from '../core/rng.js';
+import { getProfile } from '../engine-model/profiles.js';
 import { HttpEngine } from '../adapters/engines/http-engine.js';
 import type { EndpointConfig, SwitchyardConfig } from '../config/schema.js';
 import { EndpointState } from '../datalayer/endpoint-state.js';
 import type { EmulatorFleet } from '../emulator/fleet.js';
-import type { EndpointView } from '../framework/endpoint.js';
-import type { RoutingContext } from '../framework/routing.js';
+import type { EndpointInfo, EndpointView } from '../framework/endpoint.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 import { Router, routingSpec } from '../router/router.js';
 
@@ -28,17 +28,19 @@ export interface PoolRuntime {
 export class GatewayRuntime {
   /** Client model name (pool name or alias) → pool. */
   readonly byModel: ReadonlyMap<string, PoolRuntime>;
-  readonly routingContext: RoutingContext;
+  /** Seeded randomness shared by the pools' routers, so a decision sequence can be replayed. */
+  readonly rng: Rng;
 
   constructor(
     readonly version: number,
     readonly config: Readonly<SwitchyardConfig>,
     readonly pools: readonly PoolRuntime[],
+    rng: Rng = new SeededRng(config.router.seed),
   ) {
     const byModel = new Map<string, PoolRuntime>();
     for (const p of pools) for (const name of [p.name, ...p.aliases]) byModel.set(name, p);
     this.byModel = byModel;
-    this.routingContext = { rng: new SeededRng(config.router.seed) };
+    this.rng = rng;
   }
 
   /** Frozen views of a pool's endpoints for one routing decision. */
@@ -77,6 +79,7 @@ export async function buildRuntime(
 ): Promise<GatewayRuntime> {
   const spec = routingSpec(cfg.router.profile);
   const registry = builtinRoutingRegistry();
+  const rng = new SeededRng(cfg.router.seed);
   const reusable = new Map<string, HttpEngine>();
   for (const e of prev?.engines() ?? []) reusable.set(engineKey(e.state.pool, e.options), e);
 
@@ -86,21 +89,43 @@ export async function buildRuntime(
     for (const ep of def.endpoints) {
       const options = await engineOptions(name, ep, deps.fleet);
       const existing = reusable.get(engineKey(name, options));
-      if (existing) existing.state.maxConcurrency = ep.maxConcurrency;
+      const info = endpointInfo(ep);
+      if (existing) {
+        existing.state.maxConcurrency = ep.maxConcurrency;
+        existing.state.info = info;
+      }
       engines.push(
         existing ??
           new HttpEngine(
             options,
-            new EndpointState(ep.name, name, ep.maxConcurrency, deps.clock, {
-              failureThreshold: cfg.health.failureThreshold,
-              openMs: cfg.health.openMs,
-            }),
+            new EndpointState(
+              ep.name,
+              name,
+              ep.maxConcurrency,
+              deps.clock,
+              { failureThreshold: cfg.health.failureThreshold, openMs: cfg.health.openMs },
+              info,
+            ),
           ),
       );
     }
-    pools.push({ name, aliases: def.aliases, engines, router: new Router(spec, registry, engines.length) });
+    const router = new Router(
+      spec,
+      registry,
+      engines.map((e) => e.state.info),
+      rng,
+    );
+    pools.push({ name, aliases: def.aliases, engines, router });
   }
-  return new GatewayRuntime((prev?.version ?? 0) + 1, cfg, pools);
+  return new GatewayRuntime((prev?.version ?? 0) + 1, cfg, pools, rng);
+}
+
+function endpointInfo(ep: EndpointConfig): EndpointInfo {
+  return {
+    profile: ep.profile === undefined ? null : getProfile(ep.profile),
+    weight: ep.weight,
+    labels: ep.labels,
+  };
 }
 
 async function engineOptions(

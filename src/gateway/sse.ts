@@ -9,15 +9,26 @@
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens served from the engine's prefix cache, when the engine reports them. */
+  cachedTokens: number | null;
 }
 
 /** Reads usage from a parsed response or chunk; null when absent. */
 export function readUsage(obj: unknown): Usage | null {
-  const u = (obj as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
+  const u = (
+    obj as {
+      usage?: {
+        prompt_tokens?: unknown;
+        completion_tokens?: unknown;
+        prompt_tokens_details?: { cached_tokens?: unknown } | null;
+      };
+    } | null
+  )?.usage;
   if (u === null || u === undefined || typeof u !== 'object') return null;
   const p = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0;
   const c = typeof u.completion_tokens === 'number' ? u.completion_tokens : 0;
-  return { promptTokens: p, completionTokens: c };
+  const cached = u.prompt_tokens_details?.cached_tokens;
+  return { promptTokens: p, completionTokens: c, cachedTokens: typeof cached === 'number' ? cached : null };
 }
 
 const USAGE_KEY = Buffer.from('"usage"');

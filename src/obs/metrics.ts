@@ -46,6 +46,7 @@ export class GatewayMetrics {
   readonly endpointHealthy: Gauge<'endpoint'>;
   readonly endpointCircuitOpen: Gauge<'endpoint'>;
   readonly retries: Counter<'model'>;
+  readonly routingDecisions: Counter<'model' | 'reason'>;
   readonly configReloads: Counter<'result'>;
 
   private readonly series = new Map<string, RequestSeries>();
@@ -130,6 +131,12 @@ export class GatewayMetrics {
       name: 'switchyard_retries_total',
       help: 'Upstream attempts retried on another endpoint.',
       labelNames: ['model'],
+      registers,
+    });
+    this.routingDecisions = new Counter({
+      name: 'switchyard_routing_decisions_total',
+      help: 'Routing decisions by pool and reason (prefix-hit, least-load, sticky, overflow, …).',
+      labelNames: ['model', 'reason'],
       registers,
     });
     this.configReloads = new Counter({

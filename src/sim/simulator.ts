@@ -13,10 +13,10 @@ import { EndpointState } from '../datalayer/endpoint-state.js';
 import { EngineModel } from '../engine-model/engine-model.js';
 import { prefillPairs, stepTimeMs } from '../engine-model/step-time.js';
 import type { EngineProfile, EngineRequestResult } from '../engine-model/types.js';
-import type { RoutingContext, RoutingRequest } from '../framework/routing.js';
+import type { RoutingRequest } from '../framework/routing.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 import { Router, type RoutingProfileSpec } from '../router/router.js';
-import { engineBlockHashes } from '../traces/block-hashes.js';
+import { engineBlockHashes, routingBlockHashes } from '../traces/block-hashes.js';
 import type { TraceRecord } from '../traces/record.js';
 import { LogHistogram, type Percentiles } from './log-histogram.js';
 import { Timeline, type TimelinePoint } from './timeline.js';
@@ -80,6 +80,10 @@ export interface RequestRecord {
   readonly reject_reason: 'none' | 'no_endpoint' | 'queue_full' | 'too_long';
   readonly preemptions: number;
   readonly slo_met: boolean;
+  /** The routing decision, compactly: its reason, the candidates left after filters, and the prompt tokens the router believed cached on the pick. */
+  readonly route: string;
+  readonly route_candidates: number;
+  readonly predicted_cached_tokens: number;
 }
 
 export interface SimSummary {
@@ -109,7 +113,18 @@ export interface SimSummary {
   readonly replica_seconds: number;
   readonly cost_usd: number;
   readonly cold_starts: number;
+  /** Routing decisions by reason. */
+  readonly routing_reasons: Readonly<Record<string, number>>;
 }
+
+/** The routing decision of one request, as its record reports it. */
+interface RouteNote {
+  readonly reason: string;
+  readonly candidates: number;
+  readonly cached: number;
+}
+
+const NO_ROUTE: RouteNote = { reason: 'none', candidates: 0, cached: 0 };
 
 interface SimEndpoint {
   /** Index of this replica across all pools (timeline column). */
@@ -131,7 +146,6 @@ export class Simulation {
   readonly clock = new VirtualClock();
   private readonly pools: SimPool[];
   private readonly byModel = new Map<string, SimPool>();
-  private readonly ctx: RoutingContext;
   private readonly scrapeMs: number;
   private readonly slo: NonNullable<SimOptions['slo']>;
   private readonly hist = {
@@ -144,6 +158,7 @@ export class Simulation {
   private completed = 0;
   private rejected = 0;
   private readonly rejectedBy: Record<string, number> = {};
+  private readonly reasons: Record<string, number> = {};
   private sloMet = 0;
   private outputTokens = 0;
   private promptTokens = 0;
@@ -162,7 +177,7 @@ export class Simulation {
 
   constructor(readonly options: SimOptions) {
     if (options.pools.length === 0) throw new Error('a simulation needs at least one pool');
-    this.ctx = { rng: new SeededRng(options.seed ?? 1) };
+    const rng = new SeededRng(options.seed ?? 1);
     this.scrapeMs = options.scrapeIntervalMs ?? 0;
     this.slo = options.slo ?? { ttftScale: 5 };
     const registry = builtinRoutingRegistry();
@@ -186,7 +201,12 @@ export class Simulation {
       const pool = {
         name: p.name,
         endpoints,
-        router: new Router(options.routing, registry, endpoints.length),
+        router: new Router(
+          options.routing,
+          registry,
+          p.endpoints.map((e) => ({ profile: e.profile, weight: 1, labels: {} })),
+          rng,
+        ),
       };
       for (const m of [p.name, ...(p.aliases ?? [])]) this.byModel.set(m, pool);
       return pool;
@@ -240,36 +260,64 @@ export class Simulation {
     this.requests++;
     this.timeline.at(now - this.firstArrivalMs).arrivals++;
     const pool = (r.model !== undefined ? this.byModel.get(r.model) : undefined) ?? this.pools[0]!;
-    const req: RoutingRequest = { id, pool: pool.name, promptTokensEstimate: r.inputTokens, excluded: null };
+    const req: RoutingRequest = {
+      id,
+      pool: pool.name,
+      promptTokensEstimate: r.inputTokens,
+      excluded: null,
+      prefixHashes: routingBlockHashes(r),
+      prefixBlockTokens: r.hashBlockTokens ?? 1,
+      sessionId: r.session ?? null,
+      tenant: r.tenant ?? null,
+    };
     if (this.scrapeMs === 0) for (const e of pool.endpoints) this.scrape(e);
     const views = pool.endpoints.map((e, i) => e.state.view(i));
+    const router = pool.router;
     let ep: SimEndpoint;
     try {
-      ep = pool.endpoints[pool.router.route(req, views, this.ctx).index]!;
+      ep = pool.endpoints[router.route(req, views).index]!;
     } catch (err) {
       if (!(err instanceof SwitchyardError)) throw err;
-      this.reject(r, id, pool.name, 'none', 'no_endpoint');
+      this.reject(r, id, pool.name, 'none', 'no_endpoint', NO_ROUTE);
       return;
     }
+    const route: RouteNote = {
+      reason: router.lastReason,
+      candidates: router.lastCandidates,
+      cached: router.lastCachedTokens,
+    };
+    this.reasons[route.reason] = (this.reasons[route.reason] ?? 0) + 1;
     const promptTokens = Math.max(1, r.inputTokens);
     const outputTokens = Math.max(1, r.outputTokens);
     const blockHashes = engineBlockHashes(r, ep.spec.profile.blockSize);
     if (blockHashes !== undefined) this.hashes = true;
     ep.state.inFlight++;
     this.enter(now);
+    let first = true;
     const accepted = ep.engine.submit(
       { id, promptTokens, outputTokens, ...(blockHashes ? { blockHashes } : {}) },
-      { onFinish: (res) => this.finished(ep, pool.name, res) },
+      {
+        onTokens: () => {
+          if (!first) return;
+          first = false;
+          router.firstToken(id);
+        },
+        onFinish: (res) => {
+          router.finished(id, { ok: true, cachedTokens: res.cachedTokens, outputTokens: res.outputTokens });
+          this.finished(ep, pool.name, res, route);
+        },
+      },
     );
     if (!accepted) {
+      router.finished(id, { ok: false, cachedTokens: null, outputTokens: null });
       ep.state.inFlight--;
       this.leave(now);
       const tooLong = promptTokens + outputTokens > ep.spec.profile.maxModelLen;
-      this.reject(r, id, pool.name, ep.spec.name, tooLong ? 'too_long' : 'queue_full');
+      this.reject(r, id, pool.name, ep.spec.name, tooLong ? 'too_long' : 'queue_full', route);
     }
   }
 
-  private finished(ep: SimEndpoint, pool: string, res: EngineRequestResult): void {
+  private finished(ep: SimEndpoint, pool: string, res: EngineRequestResult, route: RouteNote): void {
     ep.state.inFlight--;
     ep.served++;
     this.leave(res.finishedMs);
@@ -309,6 +357,9 @@ export class Simulation {
       reject_reason: 'none',
       preemptions: res.preemptions,
       slo_met: met,
+      route: route.reason,
+      route_candidates: route.candidates,
+      predicted_cached_tokens: route.cached,
     });
   }
 
@@ -318,6 +369,7 @@ export class Simulation {
     pool: string,
     endpoint: string,
     reason: RequestRecord['reject_reason'],
+    route: RouteNote,
   ): void {
     this.rejected++;
     this.rejectedBy[reason] = (this.rejectedBy[reason] ?? 0) + 1;
@@ -338,6 +390,9 @@ export class Simulation {
       reject_reason: reason,
       preemptions: 0,
       slo_met: false,
+      route: route.reason,
+      route_candidates: route.candidates,
+      predicted_cached_tokens: route.cached,
     });
   }
 
@@ -429,6 +484,7 @@ export class Simulation {
       completed: this.completed,
       rejected: this.rejected,
       rejected_by_reason: { ...this.rejectedBy },
+      routing_reasons: { ...this.reasons },
       duration_s: spanS,
       ttft_ms: this.hist.ttft.summary(),
       tpot_ms: this.hist.tpot.summary(),

@@ -30,3 +30,22 @@ export function engineBlockHashes(r: TraceRecord, blockSize: number): number[] |
   }
   return out;
 }
+
+/**
+ * Chained hashes of the trace's own prefix blocks (one per {@link TraceRecord.hashBlockTokens}
+ * tokens): the router's prefix signal in the simulator. Only blocks the prompt fills completely
+ * count, as only full blocks can be shared. Empty when the record has no ids.
+ */
+export function routingBlockHashes(r: TraceRecord): number[] {
+  const ids = r.hashIds;
+  const h = r.hashBlockTokens;
+  if (ids === undefined || h === undefined) return [];
+  const full = Math.min(ids.length, Math.floor(r.inputTokens / h));
+  const out = new Array<number>(full);
+  let chain = CHAIN_SEED;
+  for (let i = 0; i < full; i++) {
+    chain = mix32(chain, ids[i]! >>> 0);
+    out[i] = chain;
+  }
+  return out;
+}

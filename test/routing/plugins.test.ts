@@ -5,32 +5,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SwitchyardError } from '../../src/core/errors.js';
-import { SeededRng } from '../../src/core/rng.js';
-import type { EndpointView } from '../../src/framework/endpoint.js';
+import { PLAIN_ENDPOINT } from '../../src/framework/endpoint.js';
 import type { RoutingContext, RoutingRequest } from '../../src/framework/routing.js';
 import { builtinRoutingRegistry } from '../../src/plugins/routing/register.js';
 import { ROUTING_PRESETS, Router } from '../../src/router/router.js';
+import { context, request, view } from '../helpers/routing.js';
 
-function view(id: string, index: number, over: Partial<EndpointView> = {}): EndpointView {
-  return Object.freeze({
-    id,
-    index,
-    pool: 'p',
-    healthy: true,
-    circuit: 'closed',
-    inFlight: 0,
-    maxConcurrency: 10,
-    metrics: null,
-    ...over,
-  });
-}
-const req = (excluded: string[] = []): RoutingRequest => ({
-  id: 'r',
-  pool: 'p',
-  promptTokensEstimate: 10,
-  excluded: excluded.length ? new Set(excluded) : null,
-});
-const ctx = (seed = 1): RoutingContext => ({ rng: new SeededRng(seed) });
+const req = (excluded: string[] = []): RoutingRequest => request({ excludedIds: excluded });
+const ctx = (seed = 1): RoutingContext => context(seed);
+const infos = (n: number) => Array.from({ length: n }, () => PLAIN_ENDPOINT);
 
 const fleet = [
   view('a', 0, { inFlight: 3 }),
@@ -141,9 +124,9 @@ describe('Router', () => {
   const reg = builtinRoutingRegistry();
 
   it('least-outstanding preset picks the healthy endpoint with the fewest in flight', () => {
-    const r = new Router(ROUTING_PRESETS['least-outstanding']!, reg, fleet.length);
-    assert.equal(r.route(req(), fleet, ctx()).id, 'b');
-    assert.equal(r.route(req(['b']), fleet, ctx()).id, 'a');
+    const r = new Router(ROUTING_PRESETS['least-outstanding']!, reg, infos(fleet.length));
+    assert.equal(r.route(req(), fleet).id, 'b');
+    assert.equal(r.route(req(['b']), fleet).id, 'a');
   });
 
   it('applies weights and clamps out-of-range scores', () => {
@@ -152,23 +135,20 @@ describe('Router', () => {
       scorers: [{ type: 'least-outstanding-scorer', weight: 3, params: {} }],
       picker: { type: 'max-score-picker', params: {} },
     };
-    const r = new Router(spec, reg, 2);
-    assert.equal(
-      r.route(req(), [view('x', 0, { inFlight: 2 }), view('y', 1, { inFlight: 1 })], ctx()).id,
-      'y',
-    );
+    const r = new Router(spec, reg, infos(2));
+    assert.equal(r.route(req(), [view('x', 0, { inFlight: 2 }), view('y', 1, { inFlight: 1 })]).id, 'y');
   });
 
   it('says overloaded when healthy endpoints are full, unavailable when none is healthy', () => {
-    const r = new Router(ROUTING_PRESETS['least-outstanding']!, reg, 2);
+    const r = new Router(ROUTING_PRESETS['least-outstanding']!, reg, infos(2));
     const full = [view('a', 0, { inFlight: 10 }), view('b', 1, { inFlight: 10 })];
     assert.throws(
-      () => r.route(req(), full, ctx()),
+      () => r.route(req(), full),
       (e: unknown) => (e as SwitchyardError).code === 'SWY_ERR_OVERLOADED',
     );
     const sick = [view('a', 0, { healthy: false }), view('b', 1, { circuit: 'open' })];
     assert.throws(
-      () => r.route(req(), sick, ctx()),
+      () => r.route(req(), sick),
       (e: unknown) => (e as SwitchyardError).code === 'SWY_ERR_NO_HEALTHY_ENDPOINT',
     );
   });
@@ -180,7 +160,7 @@ describe('Router', () => {
       picker: { type: 'max-score-picker', params: {} },
     };
     assert.throws(
-      () => new Router(spec, reg, 1),
+      () => new Router(spec, reg, infos(1)),
       /unknown filter type "nope" \(known: healthy-filter, capacity-filter\)/,
     );
   });
