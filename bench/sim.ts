@@ -46,7 +46,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getProfile } from '../src/engine-model/profiles.js';
-import { routingSpec } from '../src/router/router.js';
+import { routingSpec } from '../src/router/presets.js';
 import { type RequestRecord, type SimOptions, type SimSummary, Simulation } from '../src/sim/simulator.js';
 import { openRequestTrace } from '../src/traces/loaders.js';
 import type { TraceRecord } from '../src/traces/record.js';

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { getProfile } from '../engine-model/profiles.js';
-import { ROUTING_PRESETS, type RoutingProfileSpec, routingSpec } from '../router/router.js';
+import { ROUTING_PRESETS, routingSpec } from '../router/presets.js';
+import type { RoutingProfileSpec } from '../router/router.js';
 import { capacitySearch } from '../sim/capacity.js';
 import { fixed, renderReport } from '../sim/report.js';
 import {

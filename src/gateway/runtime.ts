@@ -14,7 +14,8 @@ import { EndpointState } from '../datalayer/endpoint-state.js';
 import type { EmulatorFleet } from '../emulator/fleet.js';
 import type { EndpointInfo, EndpointView } from '../framework/endpoint.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
-import { Router, routingSpec } from '../router/router.js';
+import { routingSpec } from '../router/presets.js';
+import { Router } from '../router/router.js';
 
 /** One pool: the endpoints serving a client model name, and its router. */
 export interface PoolRuntime {

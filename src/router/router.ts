@@ -27,36 +27,6 @@ export interface RoutingProfileSpec {
   readonly picker: { type: string; params: Readonly<Record<string, unknown>> };
 }
 
-/** Named presets; `routing.profile` in config may name one of these. */
-export const ROUTING_PRESETS: Readonly<Record<string, RoutingProfileSpec>> = {
-  'least-outstanding': {
-    filters: [
-      { type: 'healthy-filter', params: {} },
-      { type: 'capacity-filter', params: {} },
-    ],
-    scorers: [{ type: 'least-outstanding-scorer', weight: 1, params: {} }],
-    picker: { type: 'max-score-picker', params: {} },
-  },
-  'round-robin': {
-    filters: [
-      { type: 'healthy-filter', params: {} },
-      { type: 'capacity-filter', params: {} },
-    ],
-    scorers: [],
-    picker: { type: 'round-robin-picker', params: {} },
-  },
-};
-
-/** Expands a preset name into its plugin list; an explicit profile is returned as it is. */
-export function routingSpec(profile: string | RoutingProfileSpec): RoutingProfileSpec {
-  if (typeof profile !== 'string') return profile;
-  const preset = ROUTING_PRESETS[profile];
-  if (preset === undefined) {
-    throw new Error(`unknown routing preset "${profile}"; known: ${Object.keys(ROUTING_PRESETS).join(', ')}`);
-  }
-  return preset;
-}
-
 /** The explanation of one routing decision (filled only when asked for). */
 export interface DecisionRecord {
   /** Why the pick was made (`ctx.reason`), e.g. `prefix-hit`, `least-load`, `sticky`. */

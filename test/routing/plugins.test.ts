@@ -8,7 +8,8 @@ import type { SwitchyardError } from '../../src/core/errors.js';
 import { PLAIN_ENDPOINT } from '../../src/framework/endpoint.js';
 import type { RoutingContext, RoutingRequest } from '../../src/framework/routing.js';
 import { builtinRoutingRegistry } from '../../src/plugins/routing/register.js';
-import { ROUTING_PRESETS, Router } from '../../src/router/router.js';
+import { ROUTING_PRESETS } from '../../src/router/presets.js';
+import { Router } from '../../src/router/router.js';
 import { context, request, view } from '../helpers/routing.js';
 
 const req = (excluded: string[] = []): RoutingRequest => request({ excludedIds: excluded });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getProfile } from '../../src/engine-model/profiles.js';
-import { ROUTING_PRESETS } from '../../src/router/router.js';
+import { ROUTING_PRESETS } from '../../src/router/presets.js';
 import { renderReport } from '../../src/sim/report.js';
 import { Timeline } from '../../src/sim/timeline.js';
 import { Simulation } from '../../src/sim/simulator.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getProfile } from '../../src/engine-model/profiles.js';
-import { ROUTING_PRESETS } from '../../src/router/router.js';
+import { ROUTING_PRESETS } from '../../src/router/presets.js';
 import { Simulation } from '../../src/sim/simulator.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { eventually, startGateway } from '../helpers/gateway.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EngineProfile } from '../../src/engine-model/types.js';
-import { ROUTING_PRESETS } from '../../src/router/router.js';
+import { ROUTING_PRESETS } from '../../src/router/presets.js';
 import { type RequestRecord, type SimOptions, Simulation, idleTtftMs } from '../../src/sim/simulator.js';
 import type { TraceRecord } from '../../src/traces/record.js';
 import { TOY_PROFILE } from '../helpers/profiles.js';
