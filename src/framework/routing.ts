@@ -51,6 +51,8 @@ export interface EndpointLoad {
   readonly prefilling: number;
   /** Prompt tokens of the prefilling requests that the endpoint must compute (predicted cache hits excluded). */
   readonly prefillTokens: number;
+  /** Σ over the prefilling requests of n·(c + n/2): the query-key pairs their prefill attention costs. */
+  readonly prefillPairs: number;
   /** Tokens the endpoint holds in KV for these requests: prompts plus expected output so far. */
   readonly kvTokens: number;
   /** Expected decode tokens still to generate for these requests. */
@@ -68,6 +70,8 @@ export interface PoolKnowledge {
   cachedPrefixTokens(index: number): number;
   /** The gateway's own outstanding work on the endpoint. */
   load(index: number): EndpointLoad;
+  /** Prompt tokens the endpoint is believed to hold in its prefix cache in all (any prompt). */
+  cachedTokensTotal(index: number): number;
   /** Mean output tokens of recently finished requests in this pool (a decode-length estimate). */
   readonly meanOutputTokens: number;
 }

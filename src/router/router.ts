@@ -18,6 +18,7 @@ import type {
   Scorer,
 } from '../framework/routing.js';
 import type { RoutingRegistry } from '../plugins/routing/register.js';
+import { prefillPairs } from '../engine-model/step-time.js';
 import { PrefixIndex } from './prefix-index.js';
 
 /** A profile as plugin references (the config shape after presets are expanded). */
@@ -50,6 +51,7 @@ interface Ticket {
   readonly req: RoutingRequest;
   readonly index: number;
   readonly uncached: number;
+  readonly pairs: number;
   readonly predictedBlocks: number;
   readonly kv: number;
   readonly decode: number;
@@ -117,6 +119,7 @@ export class Router implements PoolKnowledge {
       requests: 0,
       prefilling: 0,
       prefillTokens: 0,
+      prefillPairs: 0,
       kvTokens: 0,
       decodeTokens: 0,
     }));
@@ -133,6 +136,10 @@ export class Router implements PoolKnowledge {
 
   cachedPrefixTokens(index: number): number {
     return this.matched[index]!;
+  }
+
+  cachedTokensTotal(index: number): number {
+    return this.prefix === null ? 0 : this.prefix.blocks(index) * this.prefixBlockTokens;
   }
 
   /** The pool's prefix index (null until a request with prefix hashes arrives). */
@@ -209,14 +216,15 @@ export class Router implements PoolKnowledge {
     const l = this.loads[t.index]!;
     l.prefilling--;
     l.prefillTokens -= t.uncached;
+    l.prefillPairs -= t.pairs;
   }
 
   /** The request left its endpoint; stateful plugins and the prefix index learn from the outcome. */
   finished(reqId: string, outcome: RoutingOutcome): void {
     const t = this.tickets.get(reqId);
     if (t === undefined) return;
-    this.tickets.delete(reqId);
     this.firstToken(reqId);
+    this.tickets.delete(reqId);
     const l = this.loads[t.index]!;
     l.requests--;
     l.kvTokens -= t.kv;
@@ -270,6 +278,7 @@ export class Router implements PoolKnowledge {
       req,
       index,
       uncached,
+      pairs: prefillPairs(uncached, cached),
       predictedBlocks: this.prefixBlockTokens > 0 ? Math.floor(cached / this.prefixBlockTokens) : 0,
       kv,
       decode,
@@ -283,6 +292,7 @@ export class Router implements PoolKnowledge {
     l.requests++;
     l.prefilling++;
     l.prefillTokens += uncached;
+    l.prefillPairs += t.pairs;
     l.kvTokens += kv;
     l.decodeTokens += decode;
     if (
@@ -300,6 +310,7 @@ interface MutableLoad {
   requests: number;
   prefilling: number;
   prefillTokens: number;
+  prefillPairs: number;
   kvTokens: number;
   decodeTokens: number;
 }

@@ -97,6 +97,7 @@ export interface SimSummary {
   readonly tpot_ms: Percentiles;
   readonly e2e_ms: Percentiles;
   readonly queue_ms: Percentiles;
+  /** Requests that met the SLO ÷ requests, leaving out those longer than the model's context. */
   readonly slo_attainment: number;
   readonly goodput_rps: number;
   readonly throughput_rps: number;
@@ -479,6 +480,7 @@ export class Simulation {
         imbalance = Math.max(Number.isNaN(imbalance) ? 0 : imbalance, max / (served / p.endpoints.length));
     }
     const rate = (x: number) => (spanS > 0 ? x / spanS : 0);
+    const tooLong = this.rejectedBy.too_long ?? 0;
     return {
       requests: this.requests,
       completed: this.completed,
@@ -490,7 +492,9 @@ export class Simulation {
       tpot_ms: this.hist.tpot.summary(),
       e2e_ms: this.hist.e2e.summary(),
       queue_ms: this.hist.queue.summary(),
-      slo_attainment: this.requests > 0 ? this.sloMet / this.requests : Number.NaN,
+      // A prompt longer than the model's context is the client's error (the gateway answers 400),
+      // not a miss of the service's SLO.
+      slo_attainment: this.requests > tooLong ? this.sloMet / (this.requests - tooLong) : Number.NaN,
       goodput_rps: rate(this.sloMet),
       throughput_rps: rate(this.completed),
       arrival_rate_rps:

@@ -48,16 +48,30 @@ export function request(over: Partial<RoutingRequest> & { excludedIds?: string[]
   };
 }
 
-const IDLE: EndpointLoad = { requests: 0, prefilling: 0, prefillTokens: 0, kvTokens: 0, decodeTokens: 0 };
+const IDLE: EndpointLoad = {
+  requests: 0,
+  prefilling: 0,
+  prefillTokens: 0,
+  prefillPairs: 0,
+  kvTokens: 0,
+  decodeTokens: 0,
+};
 
 /** Pool knowledge given as plain arrays by endpoint index (missing entries: idle, nothing cached). */
 export function knowledge(
-  over: { cached?: number[]; loads?: Partial<EndpointLoad>[]; meanOutputTokens?: number; size?: number } = {},
+  over: {
+    cached?: number[];
+    cachedTotal?: number[];
+    loads?: Partial<EndpointLoad>[];
+    meanOutputTokens?: number;
+    size?: number;
+  } = {},
 ): PoolKnowledge {
   const size = over.size ?? Math.max(over.cached?.length ?? 0, over.loads?.length ?? 0, 16);
   return {
     size,
     cachedPrefixTokens: (i) => over.cached?.[i] ?? 0,
+    cachedTokensTotal: (i) => over.cachedTotal?.[i] ?? 0,
     load: (i) => ({ ...IDLE, ...over.loads?.[i] }),
     meanOutputTokens: over.meanOutputTokens ?? 256,
   };

@@ -162,7 +162,7 @@ describe('Router', () => {
     };
     assert.throws(
       () => new Router(spec, reg, infos(1)),
-      /unknown filter type "nope" \(known: healthy-filter, capacity-filter\)/,
+      /unknown filter type "nope" \(known: healthy-filter, capacity-filter[,)]/,
     );
   });
 });

@@ -1,0 +1,108 @@
+/**
+ * @module plugins/routing/prefix-threshold-picker
+ * Prefix affinity with a load threshold: SGLang's cache-aware router (sgl-router), which AIBrix's
+ * prefix-cache policy resembles. With its published defaults:
+ *   1. If the pool is imbalanced — max load − min load > `balanceAbsThreshold` (32) and
+ *      max load > `balanceRelThreshold` (1.5) × min load — go to the least-loaded endpoint.
+ *   2. Else, if the best prefix match covers more than `cacheThreshold` (0.5) of the prompt, go to
+ *      the endpoint holding it.
+ *   3. Else go to the endpoint with the most free cache (the smallest cached-prefix tree).
+ * Load is requests in flight from this gateway, as sgl-router counts them.
+ */
+import type { EndpointView } from '../../../framework/endpoint.js';
+import type { Picker, RoutingContext, RoutingRequest } from '../../../framework/routing.js';
+
+export const PREFIX_THRESHOLD_PICKER = 'prefix-threshold-picker';
+
+export interface PrefixThresholdParams {
+  readonly cacheThreshold: number;
+  readonly balanceAbsThreshold: number;
+  readonly balanceRelThreshold: number;
+}
+
+/** sgl-router defaults (sgl-project/sglang router docs). */
+export const SGLANG_DEFAULTS: PrefixThresholdParams = {
+  cacheThreshold: 0.5,
+  balanceAbsThreshold: 32,
+  balanceRelThreshold: 1.5,
+};
+
+export class PrefixThresholdPicker implements Picker {
+  readonly type = PREFIX_THRESHOLD_PICKER;
+  constructor(
+    readonly name: string,
+    private readonly p: PrefixThresholdParams,
+  ) {}
+
+  pick(
+    req: RoutingRequest,
+    candidates: readonly EndpointView[],
+    _s: Float64Array,
+    ctx: RoutingContext,
+  ): number {
+    let minLoad = Number.POSITIVE_INFINITY;
+    let maxLoad = Number.NEGATIVE_INFINITY;
+    let leastLoaded = 0;
+    let best = 0;
+    let bestMatch = -1;
+    let emptiest = 0;
+    let emptiestSize = Number.POSITIVE_INFINITY;
+    let ties = 0;
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i]!;
+      if (c.inFlight < minLoad) {
+        minLoad = c.inFlight;
+        leastLoaded = i;
+      }
+      if (c.inFlight > maxLoad) maxLoad = c.inFlight;
+      const m = ctx.pool.cachedPrefixTokens(c.index);
+      if (m > bestMatch) {
+        bestMatch = m;
+        best = i;
+      }
+      // Smallest cache first; full caches tie, and sgl-router's timed eviction keeps its trees
+      // unequal, so ties go to the lower load, then at random (never always to the first).
+      const size = ctx.pool.cachedTokensTotal(c.index);
+      const e = candidates[emptiest]!;
+      if (size < emptiestSize || i === 0) {
+        emptiestSize = size;
+        emptiest = i;
+        ties = 1;
+      } else if (size === emptiestSize && c.inFlight <= e.inFlight) {
+        if (c.inFlight < e.inFlight) {
+          emptiest = i;
+          ties = 1;
+        } else if (ctx.rng.next() * ++ties < 1) emptiest = i;
+      }
+    }
+    if (maxLoad - minLoad > this.p.balanceAbsThreshold && maxLoad > this.p.balanceRelThreshold * minLoad) {
+      ctx.reason = 'imbalance';
+      return leastLoaded;
+    }
+    if (req.promptTokensEstimate > 0 && bestMatch / req.promptTokensEstimate > this.p.cacheThreshold) {
+      ctx.reason = 'prefix-hit';
+      return best;
+    }
+    ctx.reason = 'most-free-cache';
+    return emptiest;
+  }
+}
+
+function num(params: Readonly<Record<string, unknown>>, key: keyof PrefixThresholdParams): number {
+  const v = params[key];
+  if (v === undefined) return SGLANG_DEFAULTS[key];
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new Error(`${PREFIX_THRESHOLD_PICKER}: ${key} must be a non-negative number`);
+  }
+  return v;
+}
+
+export const createPrefixThresholdPicker = (
+  name: string,
+  params: Readonly<Record<string, unknown>>,
+): PrefixThresholdPicker =>
+  new PrefixThresholdPicker(name, {
+    cacheThreshold: num(params, 'cacheThreshold'),
+    balanceAbsThreshold: num(params, 'balanceAbsThreshold'),
+    balanceRelThreshold: num(params, 'balanceRelThreshold'),
+  });
