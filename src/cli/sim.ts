@@ -43,6 +43,8 @@ Workload:
   --lengths-from FILE    ServeGen: per-request trace whose token lengths are cycled through
   --rate-scale K         replay K times faster (default 1)
   --window START:END     only arrivals in [START, END) seconds of the trace
+  --spread-ties          spread requests that share a timestamp over the gap to the next one
+                         (traces with a rounded clock, e.g. Mooncake's conversation trace)
 
 Policy and measurement:
   --policy NAME          routing preset: ${Object.keys(ROUTING_PRESETS).join(', ')} (default: the config's, else least-outstanding)
@@ -81,6 +83,7 @@ const OPTIONS = {
   policies: { type: 'string' },
   'rate-scale': { type: 'string' },
   window: { type: 'string' },
+  'spread-ties': { type: 'boolean' },
   seed: { type: 'string' },
   'scrape-ms': { type: 'string' },
   'slo-ttft-ms': { type: 'string' },
@@ -184,7 +187,11 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
       }
       return {
         info: trace.info,
-        records: reshape(trace.records, { rateScale, ...(window && !servegen ? { window } : {}) }),
+        records: reshape(trace.records, {
+          rateScale,
+          spreadTies: values['spread-ties'] === true,
+          ...(window && !servegen ? { window } : {}),
+        }),
       };
     },
   };

@@ -78,8 +78,64 @@ function crossCheck(cfg: SwitchyardConfig, source: string): void {
       endpointNames.add(ep.name);
     });
   }
+  crossCheckTiers(cfg, modelNames, problems);
   if (problems.length > 0)
     throw new ConfigError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+}
+
+/** Rule names a tier alias reports for itself (`x-switchyard-tier-rule`), so no rule may take them. */
+const RESERVED_RULE_NAMES = new Set(['default', 'header']);
+
+/**
+ * Tier aliases: a name of their own, every pool they name known (by pool name or alias), localOnly
+ * rules on local pools, unique rule names, a cascade between two different pools.
+ */
+function crossCheckTiers(
+  cfg: SwitchyardConfig,
+  modelNames: ReadonlyMap<string, string>,
+  problems: string[],
+): void {
+  const known = [...modelNames.keys()].join(', ');
+  for (const [alias, tier] of Object.entries(cfg.tiers)) {
+    const at = `tiers.${alias}`;
+    const owner = modelNames.get(alias);
+    if (owner !== undefined) problems.push(`${at}: "${alias}" is already a model name of pool ${owner}`);
+    /** The pool `name` resolves to, or undefined after reporting it. */
+    const pool = (path: string, name: string): string | undefined => {
+      const p = modelNames.get(name);
+      if (p === undefined)
+        problems.push(`${at}.${path}: unknown pool "${name}" (pools and aliases: ${known})`);
+      return p;
+    };
+    const ruleNames = new Set<string>();
+    tier.rules.forEach((r, i) => {
+      const p = pool(`rules[${i}].pool`, r.pool);
+      if (r.localOnly && p !== undefined && cfg.pools[p]?.local !== true)
+        problems.push(`${at}.rules[${i}].pool: a localOnly rule needs a pool with local: true; ${p} is not`);
+      if (r.name === undefined) return;
+      if (RESERVED_RULE_NAMES.has(r.name) || ruleNames.has(r.name))
+        problems.push(`${at}.rules[${i}].name: "${r.name}" is reserved or already used`);
+      ruleNames.add(r.name);
+    });
+    pool('default', tier.default);
+    const fallbackOf = new Map<string, string>();
+    for (const [from, to] of Object.entries(tier.fallback)) {
+      const p = pool(`fallback.${from}`, from);
+      const twice = p === undefined ? undefined : fallbackOf.get(p);
+      if (twice !== undefined)
+        problems.push(`${at}.fallback.${from}: pool ${p} already has a chain (as ${twice})`);
+      if (p !== undefined) fallbackOf.set(p, from);
+      to.forEach((name, j) => {
+        pool(`fallback.${from}[${j}]`, name);
+      });
+    }
+    if (tier.cascade !== undefined) {
+      const from = pool('cascade.from', tier.cascade.from);
+      const to = pool('cascade.to', tier.cascade.to);
+      if (from !== undefined && from === to)
+        problems.push(`${at}.cascade: from and to are the same pool ${from}`);
+    }
+  }
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

@@ -170,7 +170,7 @@ const regexSource = z
   .refine(
     (src) => {
       try {
-        new RegExp(src, 'iu');
+        new RegExp(src, 'i');
         return true;
       } catch {
         return false;

@@ -26,6 +26,7 @@ export const ERROR_CATALOGUE = {
   SWY_ERR_UPSTREAM_ERROR: { status: 502, type: 'upstream_error' },
   SWY_ERR_NO_HEALTHY_ENDPOINT: { status: 503, type: 'service_unavailable', retryAfterS: 5 },
   SWY_ERR_SHUTTING_DOWN: { status: 503, type: 'service_unavailable', retryAfterS: 1 },
+  SWY_ERR_LOCAL_POOLS_UNAVAILABLE: { status: 503, type: 'service_unavailable', retryAfterS: 5 },
   SWY_ERR_UPSTREAM_TIMEOUT: { status: 504, type: 'timeout_error' },
   SWY_ERR_INTERNAL: { status: 500, type: 'internal_error' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -8,7 +8,7 @@
  * evicts whatever cached content the block held.
  */
 
-import { HashIndex } from './hash-index.js';
+import { HashIndex } from '../core/hash-index.js';
 
 const NONE = -1;
 

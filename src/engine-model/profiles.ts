@@ -151,3 +151,27 @@ export function getProfile(name: string): EngineProfile {
   }
   return p;
 }
+
+/**
+ * One replica with `n`× the compute, memory bandwidth and KV cache of `p`: every per-token and
+ * per-request cost divided by n, every capacity limit multiplied by n, the fixed per-step overhead
+ * unchanged. It is the routing bound of an n-replica fleet — perfect balance (one queue) and perfect
+ * cache sharing (one cache) — and runs each single prompt n× faster besides.
+ */
+export function pooledProfile(p: EngineProfile, n: number): EngineProfile {
+  return {
+    ...p,
+    name: `${p.name}-pooled-x${n}`,
+    weightsMs: p.weightsMs / n,
+    gemmMsPer1kTokens: p.gemmMsPer1kTokens / n,
+    prefillAttnMsPerMPairs: p.prefillAttnMsPerMPairs / n,
+    decodeAttnMsPer1kCtx: p.decodeAttnMsPer1kCtx / n,
+    perRequestMs: p.perRequestMs / n,
+    tpCommMs: p.tpCommMs / n,
+    tpCommMsPer1kTokens: p.tpCommMsPer1kTokens / n,
+    maxNumSeqs: p.maxNumSeqs * n,
+    maxNumBatchedTokens: p.maxNumBatchedTokens * n,
+    numKvBlocks: p.numKvBlocks * n,
+    costPerHourUsd: p.costPerHourUsd * n,
+  };
+}

@@ -56,6 +56,31 @@ export class RequestContext {
     this.metrics.retries.inc({ model: this.model });
   }
 
+  /** Counts a tier alias's decision: the pool it tries first and the rule that chose it. */
+  onTierDecision(alias: string, pool: string, rule: string): void {
+    this.metrics.tierDecisions.inc({ alias, pool, rule });
+  }
+
+  /** Counts a pool of a tier plan that failed or was saturated. */
+  onTierPoolFailure(alias: string, pool: string): void {
+    this.metrics.tierPoolFailures.inc({ alias, pool });
+  }
+
+  /** Counts a cascade escalation by the check the first answer failed. */
+  onCascadeEscalation(alias: string, check: string): void {
+    this.metrics.cascadeEscalations.inc({ alias, check });
+  }
+
+  /**
+   * Tokens an upstream spent on an answer the client never got (a cascade's first answer): added to
+   * that endpoint's token counters now, while the request itself is counted once, at its finish.
+   */
+  countDiscardedUsage(model: string, endpoint: string, usage: Usage): void {
+    const s = this.metrics.seriesOf(model, endpoint);
+    s.promptTokens.inc(usage.promptTokens);
+    s.completionTokens.inc(usage.completionTokens);
+  }
+
   /** Records the outcome once; later calls are ignored (the invariant: every request ends once). */
   finish(status: number): void {
     if (this.finished) return;

@@ -6,11 +6,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { assert } from '../core/assert.js';
 import { SwitchyardError } from '../core/errors.js';
 import type { HttpEngine } from '../adapters/engines/http-engine.js';
+import type { CascadeCheck } from '../config/schema.js';
 import type { RoutingRequest } from '../framework/routing.js';
 import { PROMPT_BLOCK_TOKENS, promptBlockHashes, renderPrompt } from '../router/prompt-blocks.js';
 import type { DecisionRecord } from '../router/router.js';
+import { failedCheck, wantsJson } from '../tiers/cascade.js';
+import type { CascadePlan, TierAlias, TierPlan } from '../tiers/plan.js';
+import { TierSignals } from '../tiers/signals.js';
 import { asSwitchyardError, writeError } from './errors.js';
 import type { PoolRuntime } from './runtime.js';
 import { SseRelay, type Usage, usageOfJsonBody } from './sse.js';
@@ -23,6 +28,32 @@ const UPSTREAM_PATH: Readonly<Record<Operation, string>> = {
   embeddings: '/embeddings',
 };
 
+/** Response headers naming where a request went (on errors: the last pool and endpoint tried). */
+const POOL_HEADER = 'x-switchyard-pool';
+const ENDPOINT_HEADER = 'x-switchyard-endpoint';
+const TIER_RULE_HEADER = 'x-switchyard-tier-rule';
+const CASCADE_HEADER = 'x-switchyard-cascade';
+
+/** Errors after which a tier plan moves on to its next pool: nothing usable, or nothing answered. */
+const POOL_FAILURES: ReadonlySet<string> = new Set([
+  'SWY_ERR_OVERLOADED',
+  'SWY_ERR_NO_HEALTHY_ENDPOINT',
+  'SWY_ERR_UPSTREAM_ERROR',
+  'SWY_ERR_UPSTREAM_TIMEOUT',
+]);
+
+/** A successful JSON answer, possibly held back from the client while a cascade checks it. */
+interface JsonAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: Buffer;
+}
+
+/** Where {@link relayJson} leaves a successful answer instead of sending it. */
+interface AnswerHold {
+  answer: JsonAnswer | null;
+}
+
 /** Handles one inference request end to end; never throws (errors become responses). */
 export async function handleInference(
   op: Operation,
@@ -33,6 +64,12 @@ export async function handleInference(
   try {
     const raw = await readBody(req, ctx.runtime.config.server.maxBodyBytes);
     const body = validateBody(op, parseJson(raw));
+    ctx.headers = req.headers;
+    const tier = ctx.runtime.tiers.get(body.model);
+    if (tier !== undefined) {
+      await serveTier(op, body, raw, tier, res, ctx);
+      return;
+    }
     const pool = ctx.runtime.byModel.get(body.model);
     if (pool === undefined) {
       throw new SwitchyardError('SWY_ERR_MODEL_NOT_FOUND', `The model \`${body.model}\` does not exist`, {
@@ -40,7 +77,7 @@ export async function handleInference(
       });
     }
     ctx.model = pool.name;
-    ctx.headers = req.headers;
+    res.setHeader(POOL_HEADER, pool.name);
     await proxy(op, body, raw, pool, res, ctx);
   } catch (err) {
     const e = asSwitchyardError(err);
@@ -51,6 +88,119 @@ export async function handleInference(
   }
 }
 
+/**
+ * A tier alias: decide the plan, try its pools in order, and check a cascade's answer before the
+ * client sees it. Throws (like {@link proxy}) when no pool could answer.
+ */
+async function serveTier(
+  op: Operation,
+  body: InferenceBody,
+  raw: Buffer,
+  tier: TierAlias,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
+  const plan = tier.plan(new TierSignals(body, ctx.headers, estimatePromptTokens(op, body)));
+  ctx.onTierDecision(tier.name, plan.pools[0]!, plan.rule);
+  res.setHeader(TIER_RULE_HEADER, plan.rule);
+  // A streamed answer is on the wire before it could be checked, so only buffered chat answers cascade.
+  const cascade = op === 'chat' && body.stream !== true ? plan.cascade : null;
+  const hold: AnswerHold | null = cascade === null ? null : { answer: null };
+  const failure = await tryPools(op, body, raw, plan.pools, tier.name, res, ctx, cascade?.from, hold);
+  if (failure !== null) throw plan.localOnly ? localPoolsUnavailable(plan, failure) : failure;
+  const held = hold?.answer ?? null;
+  if (cascade === null || held === null) return; // answered already, by a pool the cascade does not check
+  const check = failedCheck(cascade.checks, parseAnswer(held.body), wantsJson(body));
+  if (check === null) sendAnswer(res, ctx, held);
+  else await escalate(op, body, raw, tier.name, cascade, check, held, res, ctx);
+}
+
+/**
+ * Tries `pools` in order until one answers. A pool fails when routing finds no usable endpoint in it
+ * or when every attempt in it failed before any byte was sent; then the next pool is tried. Only
+ * the pool named `holdFrom` leaves its answer in `hold`. Returns null once the request is answered
+ * (or the client left), else the last pool's error.
+ */
+async function tryPools(
+  op: Operation,
+  body: InferenceBody,
+  raw: Buffer,
+  pools: readonly string[],
+  alias: string,
+  res: ServerResponse,
+  ctx: RequestContext,
+  holdFrom: string | undefined,
+  hold: AnswerHold | null,
+): Promise<SwitchyardError | null> {
+  let lastError: SwitchyardError | null = null;
+  for (const name of pools) {
+    const pool = ctx.runtime.byModel.get(name);
+    assert(pool !== undefined, `tier ${alias} names pool ${name}, which the runtime lacks`);
+    ctx.model = pool.name;
+    res.setHeader(POOL_HEADER, pool.name);
+    try {
+      await proxy(op, body, raw, pool, res, ctx, name === holdFrom ? hold : null);
+      return null;
+    } catch (err) {
+      const e = asSwitchyardError(err);
+      if (!POOL_FAILURES.has(e.code) || ctx.abort.signal.aborted) throw e;
+      ctx.onTierPoolFailure(alias, name);
+      lastError = e;
+    }
+  }
+  return lastError;
+}
+
+/**
+ * Asks the cascade's larger pools after the first answer failed `check`. The request still finishes
+ * once, with the answer sent; the first answer's tokens are counted apart, on its own endpoint. If
+ * no larger pool answers, the first answer is sent after all: an unchecked answer beats an error.
+ */
+async function escalate(
+  op: Operation,
+  body: InferenceBody,
+  raw: Buffer,
+  alias: string,
+  cascade: CascadePlan,
+  check: CascadeCheck,
+  first: JsonAnswer,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
+  ctx.onCascadeEscalation(alias, check);
+  const { model, endpoint, usage } = ctx;
+  ctx.usage = null;
+  res.setHeader(CASCADE_HEADER, `escalated:${check}`);
+  const failure = await tryPools(op, body, raw, cascade.pools, alias, res, ctx, undefined, null);
+  if (failure === null) {
+    if (usage !== null) ctx.countDiscardedUsage(model, endpoint, usage);
+    return;
+  }
+  ctx.log.warn({ requestId: ctx.id, alias, err: failure.message }, 'cascade escalation failed');
+  ctx.model = model;
+  ctx.endpoint = endpoint;
+  ctx.usage = usage;
+  res.setHeader(POOL_HEADER, model);
+  res.setHeader(ENDPOINT_HEADER, endpoint);
+  res.setHeader(CASCADE_HEADER, `escalation-failed:${check}`);
+  sendAnswer(res, ctx, first);
+}
+
+function localPoolsUnavailable(plan: TierPlan, cause: SwitchyardError): SwitchyardError {
+  return new SwitchyardError(
+    'SWY_ERR_LOCAL_POOLS_UNAVAILABLE',
+    `rule "${plan.rule}" keeps this request on local pools (${plan.pools.join(', ')}) and none of them could serve it: ${cause.message}`,
+  );
+}
+
+function parseAnswer(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return null;
+  }
+}
+
 async function proxy(
   op: Operation,
   body: InferenceBody,
@@ -58,6 +208,7 @@ async function proxy(
   pool: PoolRuntime,
   res: ServerResponse,
   ctx: RequestContext,
+  hold: AnswerHold | null = null,
 ): Promise<void> {
   const stream = op !== 'embeddings' && body.stream === true;
   // Meter streamed usage even when the client did not ask for it; the extra chunk is hidden again.
@@ -80,7 +231,7 @@ async function proxy(
       ctx.log.debug({ requestId: ctx.id, pool: pool.name, decision: record }, 'routed');
     if (attempt > 0) ctx.onRetry();
     ctx.onFirstToken = () => router.firstToken(ctx.id);
-    const outcome = await attemptUpstream(op, body, raw, engine, injectUsage, stream, res, ctx);
+    const outcome = await attemptUpstream(op, body, raw, engine, injectUsage, stream, res, ctx, hold);
     router.finished(ctx.id, {
       ok: outcome === null,
       cachedTokens: ctx.usage?.cachedTokens ?? null,
@@ -130,9 +281,11 @@ async function attemptUpstream(
   stream: boolean,
   res: ServerResponse,
   ctx: RequestContext,
+  hold: AnswerHold | null,
 ): Promise<SwitchyardError | null> {
   const state = engine.state;
   ctx.endpoint = engine.name;
+  res.setHeader(ENDPOINT_HEADER, engine.name);
   state.inFlight++;
   state.breaker.onSend();
   try {
@@ -160,7 +313,7 @@ async function attemptUpstream(
       return upstreamStatusError(engine.name, status, text);
     }
     state.breaker.onSuccess();
-    if (status >= 400 || !stream) await relayJson(upstream, res, ctx);
+    if (status >= 400 || !stream) await relayJson(upstream, res, ctx, hold);
     else await relayStream(upstream, res, ctx, injectUsage);
     return null;
   } catch (err) {
@@ -196,20 +349,35 @@ function upstreamStatusError(endpoint: string, status: number, text: string): Sw
   return new SwitchyardError('SWY_ERR_UPSTREAM_ERROR', `upstream ${endpoint} answered ${status}: ${detail}`);
 }
 
-/** Buffers a JSON answer (needed for usage) and sends it with the upstream's status. */
+/**
+ * Buffers a JSON answer (needed for usage) and sends it with the upstream's status, unless `hold`
+ * is given and the answer is a success: then it is left there, unsent, for a cascade to check.
+ */
 async function relayJson(
   upstream: Dispatcher.ResponseData,
   res: ServerResponse,
   ctx: RequestContext,
+  hold: AnswerHold | null,
 ): Promise<void> {
-  const buf = Buffer.from(await upstream.body.arrayBuffer());
-  if (upstream.statusCode < 300) ctx.usage = usageOfJsonBody(buf);
-  res.writeHead(upstream.statusCode, {
-    'content-type': String(upstream.headers['content-type'] ?? 'application/json'),
-    'content-length': buf.length,
-  });
-  res.end(buf);
-  ctx.finish(upstream.statusCode);
+  const answer: JsonAnswer = {
+    status: upstream.statusCode,
+    contentType: String(upstream.headers['content-type'] ?? 'application/json'),
+    body: Buffer.from(await upstream.body.arrayBuffer()),
+  };
+  if (answer.status < 300) {
+    ctx.usage = usageOfJsonBody(answer.body);
+    if (hold !== null) {
+      hold.answer = answer;
+      return;
+    }
+  }
+  sendAnswer(res, ctx, answer);
+}
+
+function sendAnswer(res: ServerResponse, ctx: RequestContext, answer: JsonAnswer): void {
+  res.writeHead(answer.status, { 'content-type': answer.contentType, 'content-length': answer.body.length });
+  res.end(answer.body);
+  ctx.finish(answer.status);
 }
 
 /** Relays SSE event by event with backpressure; notes first-token time and usage. */

@@ -16,6 +16,7 @@ import type { EndpointInfo, EndpointView } from '../framework/endpoint.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 import { routingSpec } from '../router/presets.js';
 import { Router } from '../router/router.js';
+import { type TierAlias, compileTiers } from '../tiers/plan.js';
 
 /** One pool: the endpoints serving a client model name, and its router. */
 export interface PoolRuntime {
@@ -29,6 +30,8 @@ export interface PoolRuntime {
 export class GatewayRuntime {
   /** Client model name (pool name or alias) → pool. */
   readonly byModel: ReadonlyMap<string, PoolRuntime>;
+  /** Tier alias → its compiled rules; alias names never collide with pool names (config cross-check). */
+  readonly tiers: ReadonlyMap<string, TierAlias>;
   /** Seeded randomness shared by the pools' routers, so a decision sequence can be replayed. */
   readonly rng: Rng;
 
@@ -41,6 +44,7 @@ export class GatewayRuntime {
     const byModel = new Map<string, PoolRuntime>();
     for (const p of pools) for (const name of [p.name, ...p.aliases]) byModel.set(name, p);
     this.byModel = byModel;
+    this.tiers = compileTiers(config);
     this.rng = rng;
   }
 

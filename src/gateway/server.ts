@@ -230,7 +230,7 @@ export class Gateway {
 
   private models(_req: IncomingMessage, res: ServerResponse): void {
     const created = epochSeconds();
-    const data = [...this.runtime.byModel.keys()].map((id) => ({
+    const data = [...this.runtime.byModel.keys(), ...this.runtime.tiers.keys()].map((id) => ({
       id,
       object: 'model',
       created,

@@ -47,6 +47,9 @@ export class GatewayMetrics {
   readonly endpointCircuitOpen: Gauge<'endpoint'>;
   readonly retries: Counter<'model'>;
   readonly routingDecisions: Counter<'model' | 'reason'>;
+  readonly tierDecisions: Counter<'alias' | 'pool' | 'rule'>;
+  readonly tierPoolFailures: Counter<'alias' | 'pool'>;
+  readonly cascadeEscalations: Counter<'alias' | 'check'>;
   readonly configReloads: Counter<'result'>;
 
   private readonly series = new Map<string, RequestSeries>();
@@ -137,6 +140,24 @@ export class GatewayMetrics {
       name: 'switchyard_routing_decisions_total',
       help: 'Routing decisions by pool and reason (prefix-hit, least-load, sticky, overflow, …).',
       labelNames: ['model', 'reason'],
+      registers,
+    });
+    this.tierDecisions = new Counter({
+      name: 'switchyard_tier_decisions_total',
+      help: 'Tier alias decisions by the pool chosen first and the rule that chose it (or header, default).',
+      labelNames: ['alias', 'pool', 'rule'],
+      registers,
+    });
+    this.tierPoolFailures = new Counter({
+      name: 'switchyard_tier_pool_failures_total',
+      help: 'Pools of a tier plan that failed or were saturated, so the next pool of the chain was tried.',
+      labelNames: ['alias', 'pool'],
+      registers,
+    });
+    this.cascadeEscalations = new Counter({
+      name: 'switchyard_cascade_escalations_total',
+      help: 'Cascade answers that failed a check (empty, refusal, invalid-json) and were asked again of the larger tier.',
+      labelNames: ['alias', 'check'],
       registers,
     });
     this.configReloads = new Counter({

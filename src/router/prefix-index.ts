@@ -6,9 +6,11 @@
  * of endpoints holding it (a bitset), so "longest cached prefix on every endpoint" costs
  * O(prompt blocks × ⌈endpoints/32⌉), independent of how full the index is.
  *
- * Storage is typed arrays with free lists: no per-block objects, so a full index costs about
- * 40 bytes per (block, endpoint) pair and no garbage.
+ * Storage is typed arrays with free lists and an open-addressing hash table: no per-block objects,
+ * so a full index costs about 40 bytes per (block, endpoint) pair and makes no garbage.
  */
+
+import { HashIndex } from '../core/hash-index.js';
 
 const NONE = -1;
 
@@ -16,7 +18,7 @@ const NONE = -1;
 export class PrefixIndex {
   private readonly words: number;
   /** hash → entry slot. */
-  private readonly entries = new Map<number, number>();
+  private readonly entries = new HashIndex(4096);
   // Entry slab: the endpoints holding a hash, and the chain of their nodes.
   private entryBits: Uint32Array;
   private entryHash: Float64Array;
@@ -95,9 +97,7 @@ export class PrefixIndex {
     for (; i < hashes.length; i++) {
       const slot = this.entries.get(hashes[i]!);
       let any = 0;
-      if (slot === undefined) {
-        any = 0;
-      } else {
+      if (slot !== -1) {
         const base = slot * W;
         for (let w = 0; w < W; w++) {
           const before = alive[w]!;
@@ -114,8 +114,8 @@ export class PrefixIndex {
           any |= now;
         }
       }
-      if (slot === undefined || any === 0) {
-        if (slot === undefined) this.dropAll(i, out);
+      if (slot === -1 || any === 0) {
+        if (slot === -1) this.dropAll(i, out);
         return;
       }
     }
@@ -171,7 +171,7 @@ export class PrefixIndex {
 
   private touch(e: number, hash: number): void {
     let slot = this.entries.get(hash);
-    if (slot === undefined) {
+    if (slot === -1) {
       slot = this.newEntry(hash);
     } else {
       for (let nd = this.entryFirst[slot]!; nd !== NONE; nd = this.nodeChain[nd]!) {
@@ -249,7 +249,7 @@ export class PrefixIndex {
     this.entryHash[slot] = hash;
     this.entryFirst[slot] = NONE;
     this.entryBits.fill(0, slot * this.words, (slot + 1) * this.words);
-    this.entries.set(hash, slot);
+    this.entries.add(hash, slot);
     return slot;
   }
 

@@ -7,14 +7,16 @@
  * Block size. Engines cache KV in blocks of 16 tokens (vLLM, SGLang pages of 1–64). The gateway has
  * no tokenizer for every model it fronts, so it counts characters: one prefix block is
  * {@link PROMPT_BLOCK_CHARS} characters ≈ {@link PROMPT_BLOCK_TOKENS} tokens at the ~4 characters
- * per token of English BPE text, i.e. about four engine blocks. Only equality of blocks matters for
+ * per token of English BPE text, i.e. sixteen engine blocks. Only equality of blocks matters for
  * routing, so the approximation only blurs the estimate of how many tokens a match saves (by one
- * block at most, plus the drift of the 4:1 ratio on code or non-Latin text), never which endpoint
- * holds the longer prefix.
+ * block at most — a few ms of prefill — plus the drift of the 4:1 ratio on code or non-Latin
+ * text), never which endpoint holds the longer prefix. The block is this coarse because the prefix
+ * index does work per block on every request: 256 tokens keeps an 8k-token prompt at 32 blocks and
+ * a decision within its 20 µs budget at 64 endpoints (docs/routing.md).
  */
 import { mix32 } from '../core/hash.js';
 
-export const PROMPT_BLOCK_TOKENS = 64;
+export const PROMPT_BLOCK_TOKENS = 256;
 export const PROMPT_BLOCK_CHARS = PROMPT_BLOCK_TOKENS * 4;
 const CHAIN_SEED = 0x9e3779b1;
 // Separators that cannot appear in JSON-decoded text without escaping in the original request.

@@ -23,6 +23,8 @@ export interface CapacityOptions {
   readonly iterations?: number;
   /** First scale tried. */
   readonly start?: number;
+  /** Lowest scale worth trying: below it the search stops and reports 0. */
+  readonly min?: number;
 }
 
 /** `simulate(k)` runs the whole trace at rate scale k. */
@@ -52,6 +54,7 @@ export async function capacitySearch(
   } else {
     for (let i = 0; i < 12; i++) {
       const k = hi / 2;
+      if (k < (opts.min ?? 0)) break;
       if (await probe(k)) {
         lo = k;
         break;

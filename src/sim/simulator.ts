@@ -49,7 +49,13 @@ export interface SimOptions {
   /** Requests each engine may hold waiting; more are refused (as the emulated server's 503). */
   readonly maxWaitingPerEngine?: number;
   /** TTFT SLO: absolute ms, or a multiple of the request's own TTFT on an idle replica. */
-  readonly slo?: { readonly ttftMs?: number; readonly ttftScale?: number; readonly tpotMs?: number };
+  readonly slo?: {
+    readonly ttftMs?: number;
+    readonly ttftScale?: number;
+    readonly tpotMs?: number;
+    /** Whose idle TTFT `ttftScale` multiplies (default: the serving replica's own profile). */
+    readonly referenceProfile?: EngineProfile;
+  };
   /** How often the fleet's state (queues, running batches) is sampled for the report (ms; default 1000). */
   readonly sampleIntervalMs?: number;
 }
@@ -399,7 +405,7 @@ export class Simulation {
 
   private meetsSlo(p: EngineProfile, promptTokens: number, ttft: number, tpot: number): boolean {
     const s = this.slo;
-    const ttftLimit = s.ttftMs ?? (s.ttftScale ?? 5) * idleTtftMs(p, promptTokens);
+    const ttftLimit = s.ttftMs ?? (s.ttftScale ?? 5) * idleTtftMs(s.referenceProfile ?? p, promptTokens);
     if (ttft > ttftLimit) return false;
     return s.tpotMs === undefined || Number.isNaN(tpot) || tpot <= s.tpotMs;
   }

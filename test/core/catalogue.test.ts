@@ -34,6 +34,7 @@ const ALLOWED: Record<string, string[]> = {
   obs: ['core'],
   emulator: ['core', 'engine-model'],
   traces: ['core'],
+  tiers: ['core', 'config'],
   sim: ['core', 'framework', 'datalayer', 'engine-model', 'plugins', 'router', 'traces'],
 };
 
@@ -64,7 +65,7 @@ describe('architecture', () => {
   it('decision code reads time and randomness only through Clock and Rng', () => {
     const banned = /\b(Date\.now|performance\.now|Math\.random|setTimeout|setInterval)\b/;
     const problems: string[] = [];
-    for (const layer of ['framework', 'plugins', 'router', 'engine-model', 'datalayer', 'sim']) {
+    for (const layer of ['framework', 'plugins', 'router', 'engine-model', 'datalayer', 'sim', 'tiers']) {
       for (const file of files(join(root, 'src', layer))) {
         if (banned.test(readFileSync(file, 'utf8'))) problems.push(relative(root, file));
       }

@@ -88,14 +88,22 @@ export function predictTtftMs(req: RoutingRequest, v: EndpointView, ctx: Routing
     const left = budget - (load.prefillTokens % budget);
     ttft += (Math.min(u, left) * p.gemmMsPer1kTokens) / 1000;
   }
-  const decodeStep = stepTimeMs(p, { requests: decoding, tokens: decoding, prefillPairs: 0, decodeContext });
   // Batch full: a slot frees every (mean output × decode step) / max_num_seqs on average.
   const overSlots = inEngine + 1 - p.maxNumSeqs;
-  if (overSlots > 0) ttft += (overSlots * ctx.pool.meanOutputTokens * decodeStep) / p.maxNumSeqs;
   // KV full: the missing fraction of the cache frees as that fraction of the running work completes.
   const kvCapacity = p.numKvBlocks * p.blockSize;
   const kvOver = load.kvTokens + u - kvCapacity;
-  if (kvOver > 0) ttft += (kvOver / kvCapacity) * ctx.pool.meanOutputTokens * decodeStep;
+  if (overSlots > 0 || kvOver > 0) {
+    const decodeStep = stepTimeMs(p, {
+      requests: decoding,
+      tokens: decoding,
+      prefillPairs: 0,
+      decodeContext,
+    });
+    const drainMs = ctx.pool.meanOutputTokens * decodeStep;
+    if (overSlots > 0) ttft += (overSlots * drainMs) / p.maxNumSeqs;
+    if (kvOver > 0) ttft += (kvOver / kvCapacity) * drainMs;
+  }
   return ttft;
 }
 

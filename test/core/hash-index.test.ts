@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SeededRng } from '../../src/core/rng.js';
-import { HashIndex } from '../../src/engine-model/hash-index.js';
+import { HashIndex } from '../../src/core/hash-index.js';
 
 describe('HashIndex', () => {
   it('behaves like a Map of 32-bit hashes under random adds, deletes and growth', () => {

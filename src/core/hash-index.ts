@@ -1,5 +1,5 @@
 /**
- * @module engine-model/hash-index
+ * @module core/hash-index
  * Block hash → block id, as an open-addressing table in typed arrays (linear probing, backward-shift
  * deletion). The prefix cache looks up, registers and evicts a block hash on every step; a `Map` keyed
  * by 32-bit hashes boxes half of them (V8 small integers are 31-bit) and was most of the simulator's
