@@ -47,7 +47,7 @@ Workload:
                          (traces with a rounded clock, e.g. Mooncake's conversation trace)
 
 Policy and measurement:
-  --policy NAME          routing preset: ${Object.keys(ROUTING_PRESETS).join(', ')} (default: the config's, else least-outstanding)
+  --policy NAME          routing preset: ${Object.keys(ROUTING_PRESETS).join(', ')} (default: the config's, else default)
   --seed S               seed of every random choice (default 1)
   --scrape-ms MS         engine metrics staleness in routing views (default 0: always fresh)
   --slo-ttft-ms X        TTFT SLO in ms (default: --slo-ttft-scale 5)
@@ -146,7 +146,7 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
   // --policy wins; else the config's router profile (a preset or an explicit plugin list); else the default.
   const policy =
     values.policy ??
-    (typeof configRouting === 'string' ? configRouting : configRouting ? 'config' : 'least-outstanding');
+    (typeof configRouting === 'string' ? configRouting : configRouting ? 'config' : 'default');
   const routing =
     values.policy === undefined && configRouting !== undefined
       ? routingSpec(configRouting)

@@ -106,8 +106,8 @@ const routerProfileSchema = z.strictObject({
 
 const routerSchema = z
   .strictObject({
-    /** A preset name (`least-outstanding`, `round-robin`) or an explicit plugin list. */
-    profile: z.union([z.string().min(1), routerProfileSchema]).default('least-outstanding'),
+    /** A routing policy by name (docs/routing.md; `default` = `predicted-ttft`) or an explicit plugin list. */
+    profile: z.union([z.string().min(1), routerProfileSchema]).default('default'),
     /** Attempts per request over different endpoints when an upstream fails before any byte is sent. */
     maxAttempts: positiveInt.max(5).default(2),
     /** Seed for randomised tie-breaks, so a decision sequence can be replayed. */
