@@ -137,20 +137,21 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
       'a ServeGen window file has no token lengths: name a per-request trace with --lengths-from FILE',
     );
   }
-  const { pools, configRouting } = fleet(
-    values.config,
-    values.profile,
-    values.replicas,
-    values['add-replicas'],
-  );
+  const {
+    pools: fleetPools,
+    configRouting,
+    configProfiles,
+  } = fleet(values.config, values.profile, values.replicas, values['add-replicas']);
   // --policy wins; else the config's router profile (a preset or an explicit plugin list); else the default.
   const policy =
     values.policy ??
     (typeof configRouting === 'string' ? configRouting : configRouting ? 'config' : 'default');
   const routing =
     values.policy === undefined && configRouting !== undefined
-      ? routingSpec(configRouting)
+      ? routingSpec(configRouting, configProfiles)
       : routingSpec(policy);
+  // --policy applies to every pool, over the config's per-pool choices.
+  const pools = values.policy === undefined ? fleetPools : fleetPools.map(({ routing: _, ...p }) => p);
   const base: SimOptions = {
     pools,
     routing,
@@ -266,9 +267,11 @@ async function compare(setup: Setup): Promise<number> {
   if (names.length < 1) throw new UsageError('--policies needs at least one routing preset name');
   const rows: Record<string, unknown>[] = [];
   for (const policy of names) {
-    const summary = await new Simulation({ ...setup.base, routing: routingSpec(policy) }).run(
-      (await setup.open()).records,
-    );
+    const summary = await new Simulation({
+      ...setup.base,
+      pools: setup.base.pools.map(({ routing: _, ...p }) => p),
+      routing: routingSpec(policy),
+    }).run((await setup.open()).records);
     rows.push({ policy, ...summary });
   }
   writeFileSync(
@@ -291,7 +294,11 @@ function fleet(
   profile: string | undefined,
   replicas: string | undefined,
   added: string | undefined,
-): { pools: SimPoolSpec[]; configRouting?: string | RoutingProfileSpec } {
+): {
+  pools: SimPoolSpec[];
+  configRouting?: string | RoutingProfileSpec;
+  configProfiles?: Readonly<Record<string, RoutingProfileSpec>>;
+} {
   if (added !== undefined && config !== undefined)
     throw new UsageError('--add-replicas goes with --profile, not --config');
   if (config !== undefined) {
@@ -303,10 +310,16 @@ function fleet(
           ? [{ name: ep.name, profile: getProfile(ep.profile), maxConcurrency: ep.maxConcurrency }]
           : [],
       );
-      if (endpoints.length > 0) pools.push({ name, aliases: def.aliases, endpoints });
+      const routing =
+        def.routing === undefined ? {} : { routing: routingSpec(def.routing, cfg.router.profiles) };
+      if (endpoints.length > 0) pools.push({ name, aliases: def.aliases, endpoints, ...routing });
     }
     if (pools.length === 0) throw new UsageError(`${config}: no pool has emulated endpoints to simulate`);
-    return { pools, configRouting: cfg.router.profile };
+    return {
+      pools,
+      configRouting: cfg.router.profile,
+      configProfiles: cfg.router.profiles,
+    };
   }
   const prof = getProfile(profile ?? 'qwen2.5-7b-h100');
   const n = intOpt(replicas, 'replicas') ?? 4;

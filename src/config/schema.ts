@@ -73,17 +73,6 @@ const emulatedEndpointSchema = z.strictObject({
 
 export const endpointSchema = z.discriminatedUnion('kind', [httpEndpointSchema, emulatedEndpointSchema]);
 
-const poolSchema = z.strictObject({
-  /** Other model names that reach this pool. */
-  aliases: z.array(z.string().min(1)).default([]),
-  /**
-   * The pool runs on infrastructure you control (on-premises, edge, device). Requests decided by a
-   * `localOnly` tier rule only ever reach local pools.
-   */
-  local: z.boolean().default(false),
-  endpoints: z.array(endpointSchema).min(1),
-});
-
 const scorerRefSchema = z.strictObject({
   type: z.string().min(1),
   weight: z.number().positive().default(1),
@@ -104,10 +93,25 @@ const routerProfileSchema = z.strictObject({
   picker: pluginRefSchema,
 });
 
+const poolSchema = z.strictObject({
+  /** Other model names that reach this pool. */
+  aliases: z.array(z.string().min(1)).default([]),
+  /**
+   * The pool runs on infrastructure you control (on-premises, edge, device). Requests decided by a
+   * `localOnly` tier rule only ever reach local pools.
+   */
+  local: z.boolean().default(false),
+  /** This pool's routing policy (a name, one of `router.profiles`, or a plugin list); default `router.profile`. */
+  routing: z.union([z.string().min(1), routerProfileSchema]).optional(),
+  endpoints: z.array(endpointSchema).min(1),
+});
+
 const routerSchema = z
   .strictObject({
     /** A routing policy by name (docs/routing.md; `default` = `predicted-ttft`) or an explicit plugin list. */
     profile: z.union([z.string().min(1), routerProfileSchema]).default('default'),
+    /** Named profiles (filters → weighted scorers → picker) that `profile` and pools' `routing` may name. */
+    profiles: z.record(z.string().min(1), routerProfileSchema).default({}),
     /** Attempts per request over different endpoints when an upstream fails before any byte is sent. */
     maxAttempts: positiveInt.max(5).default(2),
     /** Seed for randomised tie-breaks, so a decision sequence can be replayed. */

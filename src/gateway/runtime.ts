@@ -82,12 +82,23 @@ export async function buildRuntime(
   prev: GatewayRuntime | null,
   deps: { clock: Clock; fleet: EmulatorFleet },
 ): Promise<GatewayRuntime> {
-  const spec = routingSpec(cfg.router.profile);
   const registry = builtinRoutingRegistry();
   const rng = new SeededRng(cfg.router.seed);
   const reusable = new Map<string, HttpEngine>();
   for (const e of prev?.engines() ?? []) reusable.set(engineKey(e.state.pool, e.options), e);
 
+  // Compile every pool's router before any engine starts, so an unknown policy or plugin starts nothing.
+  const routers = new Map(
+    Object.entries(cfg.pools).map(([name, def]) => [
+      name,
+      new Router(
+        routingSpec(def.routing ?? cfg.router.profile, cfg.router.profiles),
+        registry,
+        def.endpoints.map(endpointInfo),
+        rng,
+      ),
+    ]),
+  );
   const pools: PoolRuntime[] = [];
   for (const [name, def] of Object.entries(cfg.pools)) {
     const engines: HttpEngine[] = [];
@@ -114,12 +125,7 @@ export async function buildRuntime(
           ),
       );
     }
-    const router = new Router(
-      spec,
-      registry,
-      engines.map((e) => e.state.info),
-      rng,
-    );
+    const router = routers.get(name)!;
     pools.push({ name, aliases: def.aliases, engines, router });
   }
   return new GatewayRuntime((prev?.version ?? 0) + 1, cfg, pools, rng);

@@ -88,12 +88,19 @@ export const ROUTING_PRESETS: Readonly<Record<string, RoutingProfileSpec>> = {
   },
 };
 
-/** Expands a preset name into its plugin list; an explicit profile is returned as it is. */
-export function routingSpec(profile: string | RoutingProfileSpec): RoutingProfileSpec {
+/**
+ * Expands a profile name into its plugin list — the config's own named `profiles` first, then the
+ * built-in presets; an explicit profile is returned as it is.
+ */
+export function routingSpec(
+  profile: string | RoutingProfileSpec,
+  named: Readonly<Record<string, RoutingProfileSpec>> = {},
+): RoutingProfileSpec {
   if (typeof profile !== 'string') return profile;
-  const preset = ROUTING_PRESETS[profile];
-  if (preset === undefined) {
-    throw new Error(`unknown routing preset "${profile}"; known: ${Object.keys(ROUTING_PRESETS).join(', ')}`);
+  const spec = named[profile] ?? ROUTING_PRESETS[profile];
+  if (spec === undefined) {
+    const known = [...Object.keys(named), ...Object.keys(ROUTING_PRESETS)].join(', ');
+    throw new Error(`unknown routing policy "${profile}"; known: ${known}`);
   }
-  return preset;
+  return spec;
 }

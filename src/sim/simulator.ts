@@ -38,6 +38,8 @@ export interface SimPoolSpec {
   readonly name: string;
   readonly aliases?: readonly string[];
   readonly endpoints: readonly SimEndpointSpec[];
+  /** This pool's routing profile; default {@link SimOptions.routing}. */
+  readonly routing?: RoutingProfileSpec;
 }
 
 export interface SimOptions {
@@ -209,7 +211,7 @@ export class Simulation {
         name: p.name,
         endpoints,
         router: new Router(
-          options.routing,
+          p.routing ?? options.routing,
           registry,
           p.endpoints.map((e) => ({ profile: e.profile, weight: 1, labels: {} })),
           rng,

@@ -14,7 +14,7 @@ describe('config', () => {
   it('fills defaults from the schema and freezes the result', () => {
     const cfg = parseConfigText(minimal);
     assert.equal(cfg.server.port, 8080);
-    assert.equal(cfg.router.profile, 'least-outstanding');
+    assert.equal(cfg.router.profile, 'default');
     const ep = cfg.pools.m!.endpoints[0]!;
     assert.equal(ep.maxConcurrency, 256);
     assert.equal(ep.kind === 'http' && ep.engine, 'openai');

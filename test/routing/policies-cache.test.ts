@@ -39,19 +39,58 @@ describe('prefix-threshold-picker', () => {
   const none = new Float64Array(8);
 
   it("uses sgl-router's published defaults", () => {
-    assert.deepEqual(SGLANG_DEFAULTS, { cacheThreshold: 0.5, balanceAbsThreshold: 32, balanceRelThreshold: 1.5 });
+    assert.deepEqual(SGLANG_DEFAULTS, {
+      cacheThreshold: 0.5,
+      balanceAbsThreshold: 32,
+      balanceRelThreshold: 1.5,
+    });
   });
 
   // [name, in flight, cached prefix of this prompt (of 100 tokens), cache size, expected pick, reason]
   const cases: [string, number[], number[], number[], number, string][] = [
-    ['imbalance wins over a prefix hit: 40 − 5 > 32 and 40 > 1.5 × 5', [40, 5, 10], [0, 0, 90], [0, 0, 0], 1, 'imbalance'],
-    ['a spread of exactly 32 is balanced: the prefix hit wins', [37, 5, 10], [0, 0, 90], [0, 0, 0], 2, 'prefix-hit'],
-    ['99 vs 66: a spread of 33, but 99 is not above 1.5 × 66', [99, 66], [0, 0], [0, 0], 1, 'most-free-cache'],
+    [
+      'imbalance wins over a prefix hit: 40 − 5 > 32 and 40 > 1.5 × 5',
+      [40, 5, 10],
+      [0, 0, 90],
+      [0, 0, 0],
+      1,
+      'imbalance',
+    ],
+    [
+      'a spread of exactly 32 is balanced: the prefix hit wins',
+      [37, 5, 10],
+      [0, 0, 90],
+      [0, 0, 0],
+      2,
+      'prefix-hit',
+    ],
+    [
+      '99 vs 66: a spread of 33, but 99 is not above 1.5 × 66',
+      [99, 66],
+      [0, 0],
+      [0, 0],
+      1,
+      'most-free-cache',
+    ],
     ['100 vs 66: both thresholds crossed', [100, 66], [0, 0], [0, 0], 1, 'imbalance'],
     ['a match of exactly half the prompt is not a hit', [0, 0], [50, 0], [1000, 10], 1, 'most-free-cache'],
-    ['a match over half the prompt is a hit, whatever the cache sizes', [0, 0], [51, 0], [1000, 10], 0, 'prefix-hit'],
+    [
+      'a match over half the prompt is a hit, whatever the cache sizes',
+      [0, 0],
+      [51, 0],
+      [1000, 10],
+      0,
+      'prefix-hit',
+    ],
     ['the longest match wins a hit', [0, 3, 1], [60, 80, 70], [0, 0, 0], 1, 'prefix-hit'],
-    ['most free cache: the smallest tree, equal sizes to the lower load', [0, 3, 2], [0, 0, 0], [300, 100, 100], 2, 'most-free-cache'],
+    [
+      'most free cache: the smallest tree, equal sizes to the lower load',
+      [0, 3, 2],
+      [0, 0, 0],
+      [300, 100, 100],
+      2,
+      'most-free-cache',
+    ],
   ];
   for (const [name, inFlight, cached, cachedTotal, want, reason] of cases) {
     it(name, () => {
@@ -66,14 +105,16 @@ describe('prefix-threshold-picker', () => {
     const views = [1, 1, 0].map((n, i) => view(`e${i}`, i, { inFlight: n }));
     const pool = knowledge({ cachedTotal: [100, 100, 300] });
     // One draw, at the second tied endpoint: it replaces the first with probability 1/2.
-    const pick = (u: number) =>
-      picker.pick(request(), views, none, { rng: scripted(u), pool, reason: '' });
+    const pick = (u: number) => picker.pick(request(), views, none, { rng: scripted(u), pool, reason: '' });
     assert.equal(pick(0.49), 1);
     assert.equal(pick(0.5), 0);
   });
 
   it('takes its thresholds from params', () => {
-    const strict = reg.pickers.get('prefix-threshold-picker')!('p', { balanceAbsThreshold: 2, cacheThreshold: 0.9 });
+    const strict = reg.pickers.get('prefix-threshold-picker')!('p', {
+      balanceAbsThreshold: 2,
+      cacheThreshold: 0.9,
+    });
     const views = [4, 1].map((n, i) => view(`e${i}`, i, { inFlight: n }));
     const ctx = context(1, knowledge({ cached: [80, 0] }));
     assert.equal(strict.pick(request({ promptTokensEstimate: 100 }), views, none, ctx), 1);
@@ -107,13 +148,15 @@ describe('predicted-ttft-scorer: predicted times', () => {
     const e = view('e', 0, toy({ prefillAttnMsPerMPairs: 1000 }));
     close(predict(100, e, { cached: [40] }), 1.6 + 4.2, 'step plus attention');
     close(predict(100, e), 3.28 + 5, '100·50 pairs');
+    // Fully cached: the last token is computed over the 99 before it, 1·(99 + 0.5) pairs.
+    close(predict(100, e, { cached: [400] }), 1.01 + 0.0995, 'one token over 99 cached');
   });
 
   it('a real profile matches the step-time formula written out by hand', () => {
     const p = ENGINE_PROFILES['llama3.1-8b-h100']!;
     // One step (1000 < 8192 tokens), one request: T0 + t_req + (W^1.5 + (b·N)^1.5)^(2/3) + C_pf·N·N/2.
     const gemm = (22.9 * 1000) / 1000;
-    const step = 1.15 + 0.0044 + Math.pow(Math.pow(6.5, 1.5) + Math.pow(gemm, 1.5), 2 / 3);
+    const step = 1.15 + 0.0044 + (6.5 ** 1.5 + gemm ** 1.5) ** (2 / 3);
     const expected = step + (1.06 * 1000 * 500) / 1e6;
     close(predict(1000, view('e', 0, { info: { profile: p } })), expected, 'llama3.1-8b-h100', 1e-9);
     // An endpoint without a profile (a provider API) is modelled as this one.
@@ -122,14 +165,19 @@ describe('predicted-ttft-scorer: predicted times', () => {
 
   it('counts queued prefill, the harm to the last queued prompt, and full batches', () => {
     const e = view('e', 0, toy());
-    // 640 queued + 36 own = 676 tokens: 11 steps; the first chunk (36 tokens) joins a fresh step.
+    // 630 queued + 36 own = 666 tokens: 11 steps. The last queued prefill ends 54 tokens into its
+    // step, so 10 of this prompt's tokens ride there and delay it by 10 × 0.01 ms.
     close(
-      predict(100, e, { cached: [64], loads: [{ requests: 3, prefilling: 3, prefillTokens: 640 }] }),
-      11 * 1.64 + 0.36,
+      predict(100, e, { cached: [64], loads: [{ requests: 3, prefilling: 3, prefillTokens: 630 }] }),
+      11 * 1.64 + 0.1,
       'queue and harm',
     );
     // 10 queued: 2 steps as when idle, but 54 tokens of the first chunk delay the queued prompt.
-    close(predict(100, e, { loads: [{ requests: 1, prefilling: 1, prefillTokens: 10 }] }), 3.28 + 0.54, 'harm');
+    close(
+      predict(100, e, { loads: [{ requests: 1, prefilling: 1, prefillTokens: 10 }] }),
+      3.28 + 0.54,
+      'harm',
+    );
   });
 });
 
@@ -164,16 +212,22 @@ describe('predicted-ttft-scorer: choices', () => {
   });
 
   it('prefers an idle endpoint over the prefix holder with a long prefill queue', () => {
-    const pool = knowledge({ cached: [64, 0], loads: [{ requests: 3, prefilling: 3, prefillTokens: 640 }] });
+    const pool = knowledge({ cached: [64, 0], loads: [{ requests: 3, prefilling: 3, prefillTokens: 630 }] });
     const { out, reason } = score(100, pool);
-    close(out[0]!, 3.28 / 18.4, 'e0');
+    close(out[0]!, 3.28 / 18.14, 'e0');
     assert.equal(out[1], 1);
     assert.equal(reason, 'load-over-cache');
   });
 
   it('without any cached prefix, says least-ttft', () => {
-    const { out, reason } = score(100, knowledge({ loads: [{ requests: 1, prefilling: 1, prefillTokens: 200 }] }));
-    assert.deepEqual(out.map((s) => s === 1), [false, true]);
+    const { out, reason } = score(
+      100,
+      knowledge({ loads: [{ requests: 1, prefilling: 1, prefillTokens: 200 }] }),
+    );
+    assert.deepEqual(
+      out.map((s) => s === 1),
+      [false, true],
+    );
     assert.equal(reason, 'least-ttft');
   });
 
@@ -212,14 +266,19 @@ describe('predicted-ttft-scorer: choices', () => {
   });
 
   it('through the router: sticks to the prefix holder until its queue outweighs the saved prefill', () => {
-    const r = new Router(ROUTING_PRESETS.default!, reg, [TOY_PROFILE, TOY_PROFILE].map((profile) => ({
-      profile,
-      weight: 1,
-      labels: {},
-    })));
+    const r = new Router(
+      ROUTING_PRESETS.default!,
+      reg,
+      [TOY_PROFILE, TOY_PROFILE].map((profile) => ({
+        profile,
+        weight: 1,
+        labels: {},
+      })),
+    );
     const fleet = [view('e0', 0, toyInfo), view('e1', 1, toyInfo)];
     const hashes = [1, 2, 3, 4, 5, 6];
-    const pre = (id: string) => request({ id, promptTokensEstimate: 100, prefixHashes: hashes, prefixBlockTokens: 16 });
+    const pre = (id: string) =>
+      request({ id, promptTokensEstimate: 100, prefixHashes: hashes, prefixBlockTokens: 16 });
     r.route(pre('seed'), [fleet[0]!]);
     r.finished('seed', { ok: true, cachedTokens: null, outputTokens: 256 });
     // 96 of 100 tokens cached on e0: 1.04 ms there against 3.28 ms on e1.

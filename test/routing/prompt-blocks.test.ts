@@ -4,7 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PROMPT_BLOCK_CHARS, PROMPT_BLOCK_TOKENS, promptBlockHashes, renderPrompt } from '../../src/router/prompt-blocks.js';
+import {
+  PROMPT_BLOCK_CHARS,
+  PROMPT_BLOCK_TOKENS,
+  promptBlockHashes,
+  renderPrompt,
+} from '../../src/router/prompt-blocks.js';
 
 const FIELD = '\u0000';
 const RECORD = '\u0001';
@@ -31,7 +36,10 @@ describe('renderPrompt', () => {
     };
     assert.equal(renderPrompt(body), `system${FIELD}Be brief.${RECORD}user${FIELD}Hi${RECORD}`);
     // Sampling parameters and the model name are not part of the prompt.
-    assert.equal(renderPrompt({ ...body, model: 'other', temperature: 1, max_tokens: 9 }), renderPrompt(body));
+    assert.equal(
+      renderPrompt({ ...body, model: 'other', temperature: 1, max_tokens: 9 }),
+      renderPrompt(body),
+    );
     assert.equal(renderPrompt(structuredClone(body)), renderPrompt(body));
   });
 
@@ -63,7 +71,12 @@ describe('renderPrompt', () => {
 
   it('renders an assistant turn without content (tool calls) by role alone', () => {
     assert.equal(
-      renderPrompt({ messages: [{ role: 'assistant', content: null }, { role: 'tool', content: 'ok' }] }),
+      renderPrompt({
+        messages: [
+          { role: 'assistant', content: null },
+          { role: 'tool', content: 'ok' },
+        ],
+      }),
       `assistant${FIELD}${RECORD}tool${FIELD}ok${RECORD}`,
     );
   });
@@ -125,7 +138,12 @@ describe('promptBlockHashes', () => {
 
   it('a conversation extended by a turn keeps every full block hash of the previous turn', () => {
     const system = 'You are a careful assistant. '.repeat(80); // 2320 characters
-    const turn1 = { messages: [{ role: 'system', content: system }, { role: 'user', content: 'First question?' }] };
+    const turn1 = {
+      messages: [
+        { role: 'system', content: system },
+        { role: 'user', content: 'First question?' },
+      ],
+    };
     const turn2 = {
       messages: [
         ...turn1.messages,

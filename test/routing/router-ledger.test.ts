@@ -33,7 +33,7 @@ const FAILED: RoutingOutcome = { ok: false, cachedTokens: null, outputTokens: nu
 /** Unknown-profile endpoints hold 262,144 KV tokens: 2621 prefix blocks of 100 tokens. */
 const BT = 100;
 const fleet = [view('a', 0), view('b', 1), view('c', 2)];
-/** Offering one view forces the pick (reason `only-candidate`). */
+/** Offering one view forces the pick (reason `only-candidate` unless a plugin names one). */
 const only = (i: number): EndpointView[] => [fleet[i]!];
 
 describe('Router load ledger', () => {
@@ -154,7 +154,10 @@ describe('Router load ledger', () => {
     assert.equal(r.load(0).prefillTokens, 470);
     assert.equal(r.load(0).prefillPairs, 61_250 + 43_200);
     // A different block size carries no signal in this pool.
-    r.route(request({ id: 'p4', promptTokensEstimate: 400, prefixHashes: [1, 2], prefixBlockTokens: 16 }), only(0));
+    r.route(
+      request({ id: 'p4', promptTokensEstimate: 400, prefixHashes: [1, 2], prefixBlockTokens: 16 }),
+      only(0),
+    );
     assert.equal(r.lastCachedTokens, 0);
     assert.equal(r.cachedTokensTotal(0), 400, 'four blocks of 100 tokens on endpoint 0');
     assert.equal(r.cachedTokensTotal(1), 0);
@@ -251,8 +254,10 @@ describe('Router decision record', () => {
     const r = new Router(ROUTING_PRESETS.default!, reg, infos(3));
     const pre = (id: string, hashes: number[]) =>
       request({ id, promptTokensEstimate: 1000, prefixHashes: hashes, prefixBlockTokens: BT });
+    // The scorer names its reason even for a lone candidate; `only-candidate` is the fallback when
+    // no plugin set one (the decision-record test above shows it).
     r.route(pre('one', [1, 2]), only(2));
-    assert.equal(r.lastReason, 'only-candidate');
+    assert.equal(r.lastReason, 'least-ttft');
     assert.equal(r.lastCandidates, 1);
     r.finished('one', ok(256));
     r.route(pre('cold', [7, 8]), fleet);

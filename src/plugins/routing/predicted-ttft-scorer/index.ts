@@ -85,7 +85,9 @@ export function predictTtftMs(req: RoutingRequest, v: EndpointView, ctx: Routing
   // that request's first token by the chunk's GEMM time. Greedy TTFT alone would not see it: when
   // two prompts arrive together, it would often stack them on one endpoint for the same own TTFT.
   if (load.prefilling > 0) {
-    const left = budget - (load.prefillTokens % budget);
+    // A queue that is an exact multiple of the budget fills its last step: nothing rides along.
+    const r = load.prefillTokens % budget;
+    const left = r === 0 && load.prefillTokens > 0 ? 0 : budget - r;
     ttft += (Math.min(u, left) * p.gemmMsPer1kTokens) / 1000;
   }
   // Batch full: a slot frees every (mean output × decode step) / max_num_seqs on average.
