@@ -22,7 +22,6 @@
  * BENCH_ROUTING_POLICIES (comma list; default all) BENCH_ROUTING_DECISIONS (100000)
  * BENCH_DOCS (docs/routing.md; 0 = do not write) BENCH_JSON (a path for the raw results).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +39,7 @@ import { type SimSummary, Simulation } from '../src/sim/simulator.js';
 import { engineBlockHashes } from '../src/traces/block-hashes.js';
 import { openRequestTrace } from '../src/traces/loaders.js';
 import { reshape } from '../src/traces/transform.js';
+import { runChild } from './child.js';
 import { REPO, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -140,29 +140,6 @@ async function runJob(job: Job): Promise<unknown> {
     load_imbalance: s.load_imbalance,
   };
   return result;
-}
-
-function runChild<R>(job: Job): Promise<R> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [SELF, '--child', JSON.stringify(job)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let stdout = '';
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (d: string) => {
-      stdout += d;
-    });
-    proc.once('error', reject);
-    proc.once('exit', (code) => {
-      const line = stdout
-        .trim()
-        .split('\n')
-        .findLast((l) => l.startsWith('RESULT '));
-      if (code !== 0 || line === undefined)
-        reject(new Error(`job ${JSON.stringify(job)} exited with ${code}`));
-      else resolve(JSON.parse(line.slice('RESULT '.length)) as R);
-    });
-  });
 }
 
 /** Runs `tasks` with at most `n` in flight, keeping their order in the result. */
@@ -392,12 +369,12 @@ async function main(): Promise<void> {
   if (!CFG.policies.includes('predicted-ttft'))
     throw new Error('BENCH_ROUTING_POLICIES must include predicted-ttft');
   log(`decision cost (${CFG.decisions} decisions per policy)`);
-  const cost = await runChild<CostResult>({ kind: 'cost' });
+  const cost = await runChild<CostResult>(SELF, { kind: 'cost' } satisfies Job);
   const capJobs = TRACES.flatMap((_, trace) => policies.map((policy) => ({ trace, policy })));
   log(`${capJobs.length} capacity searches, ${CFG.jobs} at a time`);
   const caps = await pooledRun(
     capJobs.map((j) => async () => {
-      const r = await runChild<CapacityResult>({ kind: 'capacity', ...j });
+      const r = await runChild<CapacityResult>(SELF, { kind: 'capacity', ...j } satisfies Job);
       log(
         `${TRACES[j.trace]!.name} ${j.policy}: ${r.requests_per_s.toFixed(2)} req/s (×${r.rate_scale.toFixed(3)})`,
       );
@@ -415,7 +392,8 @@ async function main(): Promise<void> {
     log(`${TRACES[trace]!.name}: fixed-rate runs at ×${fixedScale.toFixed(3)}`);
     const fixedRuns = await pooledRun(
       policies.map(
-        (policy) => () => runChild<FixedResult>({ kind: 'fixed', trace, policy, scale: fixedScale }),
+        (policy) => () =>
+          runChild<FixedResult>(SELF, { kind: 'fixed', trace, policy, scale: fixedScale } satisfies Job),
       ),
       CFG.jobs,
     );

@@ -31,7 +31,6 @@
  * BENCH_SIM_PROFILE_MINUTES (10; 0 = no profile) BENCH_SIM_FLAT (1; 0 = headline run only)
  * BENCH_DOCS (docs/benchmarks.md; 0 = do not write) BENCH_JSON (a path for the raw results).
  */
-import { spawn } from 'node:child_process';
 import {
   createWriteStream,
   existsSync,
@@ -52,6 +51,7 @@ import { openRequestTrace } from '../src/traces/loaders.js';
 import type { TraceRecord } from '../src/traces/record.js';
 import { type SyntheticSpec, syntheticTrace } from '../src/traces/synthetic.js';
 import { reshape } from '../src/traces/transform.js';
+import { runChild } from './child.js';
 import { REPO, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -245,32 +245,6 @@ async function runOne(spec: RunSpec): Promise<RunResult> {
   };
 }
 
-/** Runs `spec` in a fresh node process (with `nodeFlags`) and returns its result. */
-function runChild(spec: RunSpec, nodeFlags: readonly string[] = []): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...nodeFlags, SELF, '--child', JSON.stringify(spec)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let stdout = '';
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (d: string) => {
-      stdout += d;
-    });
-    proc.once('error', reject);
-    proc.once('exit', (code) => {
-      const line = stdout
-        .trim()
-        .split('\n')
-        .findLast((l) => l.startsWith('RESULT '));
-      if (code !== 0 || line === undefined) {
-        reject(new Error(`run ${spec.name} exited with code ${code}`));
-        return;
-      }
-      resolve(JSON.parse(line.slice('RESULT '.length)) as RunResult);
-    });
-  });
-}
-
 // ------------------------------------------------------------------------------------------ calibration
 
 interface Calibration {
@@ -345,7 +319,7 @@ async function profileRun(
 ): Promise<{ result: RunResult; top: { fn: string; ms: number; share: number }[] }> {
   const dir = mkdtempSync(join(os.tmpdir(), 'swy-bench-sim-prof-'));
   try {
-    const result = await runChild(spec, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+    const result = await runChild<RunResult>(SELF, spec, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (file === undefined) throw new Error('node --cpu-prof wrote no profile');
     return { result, top: topSelf(join(dir, file), 10) };
@@ -513,7 +487,7 @@ async function main(): Promise<void> {
   const flat: RunResult[] = [];
   for (const s of flatSpecs) {
     log(`run ${s.name}`);
-    const r = await runChild(s);
+    const r = await runChild<RunResult>(SELF, s);
     log(`  ${f(r.wallS, 1)} s wall, ${f(r.requests, 0)} requests, peak RSS ${f(r.maxRssMB, 0)} MB`);
     flat.push(r);
   }
@@ -525,7 +499,7 @@ async function main(): Promise<void> {
     noPrefixCalibration = await calibrate(replicas, false);
     const s = synth(minutes / 4, false, Math.round(CFG.load * noPrefixCalibration.saturationRps));
     log(`run ${s.name} (μ without prefix ids ${f(noPrefixCalibration.saturationRps, 1)} req/s)`);
-    others.push(await runChild(s));
+    others.push(await runChild<RunResult>(SELF, s));
   }
   if (CFG.trace !== '') {
     if (existsSync(CFG.trace)) {
@@ -537,7 +511,7 @@ async function main(): Promise<void> {
         replicas,
       };
       log(`run ${s.name} ×${s.rateScale}`);
-      others.push(await runChild(s));
+      others.push(await runChild<RunResult>(SELF, s));
     } else log(`no trace at ${CFG.trace}: skipped`);
   }
   let profile: Report['profile'] = null;

@@ -11,6 +11,7 @@
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Picker, RoutingContext, RoutingRequest } from '../../../framework/routing.js';
+import { numberParam } from '../params.js';
 
 export const PREFIX_THRESHOLD_PICKER = 'prefix-threshold-picker';
 
@@ -88,21 +89,31 @@ export class PrefixThresholdPicker implements Picker {
   }
 }
 
-function num(params: Readonly<Record<string, unknown>>, key: keyof PrefixThresholdParams): number {
-  const v = params[key];
-  if (v === undefined) return SGLANG_DEFAULTS[key];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new Error(`${PREFIX_THRESHOLD_PICKER}: ${key} must be a non-negative number`);
-  }
-  return v;
-}
-
 export const createPrefixThresholdPicker = (
   name: string,
   params: Readonly<Record<string, unknown>>,
 ): PrefixThresholdPicker =>
   new PrefixThresholdPicker(name, {
-    cacheThreshold: num(params, 'cacheThreshold'),
-    balanceAbsThreshold: num(params, 'balanceAbsThreshold'),
-    balanceRelThreshold: num(params, 'balanceRelThreshold'),
+    cacheThreshold: numberParam(
+      PREFIX_THRESHOLD_PICKER,
+      params,
+      'cacheThreshold',
+      SGLANG_DEFAULTS.cacheThreshold,
+      0,
+      1,
+    ),
+    balanceAbsThreshold: numberParam(
+      PREFIX_THRESHOLD_PICKER,
+      params,
+      'balanceAbsThreshold',
+      SGLANG_DEFAULTS.balanceAbsThreshold,
+      0,
+    ),
+    balanceRelThreshold: numberParam(
+      PREFIX_THRESHOLD_PICKER,
+      params,
+      'balanceRelThreshold',
+      SGLANG_DEFAULTS.balanceRelThreshold,
+      1,
+    ),
   });

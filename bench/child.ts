@@ -1,0 +1,30 @@
+/**
+ * @module bench/child
+ * Runs one measurement in a fresh node process, so its memory and JIT state are its own: the child
+ * is this same script started with `--child JSON` and prints one `RESULT {json}` line.
+ */
+import { spawn } from 'node:child_process';
+
+/** Runs `script --child JSON.stringify(spec)` under node (with `nodeFlags`) and parses its RESULT line. */
+export function runChild<R>(script: string, spec: unknown, nodeFlags: readonly string[] = []): Promise<R> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [...nodeFlags, script, '--child', JSON.stringify(spec)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (d: string) => {
+      stdout += d;
+    });
+    proc.once('error', reject);
+    proc.once('exit', (code) => {
+      const line = stdout
+        .trim()
+        .split('\n')
+        .findLast((l) => l.startsWith('RESULT '));
+      if (code !== 0 || line === undefined)
+        reject(new Error(`child ${JSON.stringify(spec)} exited with code ${code}`));
+      else resolve(JSON.parse(line.slice('RESULT '.length)) as R);
+    });
+  });
+}
