@@ -121,7 +121,11 @@ describe('prefix-threshold-picker', () => {
     assert.equal(ctx.reason, 'imbalance');
     assert.throws(
       () => reg.pickers.get('prefix-threshold-picker')!('p', { cacheThreshold: -1 }),
-      /cacheThreshold must be a non-negative number/,
+      /cacheThreshold must be a number in \[0, 1\]/,
+    );
+    assert.throws(
+      () => reg.pickers.get('prefix-threshold-picker')!('p', { balanceRelThreshold: 0.5 }),
+      /balanceRelThreshold must be a number at least 1/,
     );
   });
 });
