@@ -9,7 +9,13 @@ import type { Rng } from '../../src/core/rng.js';
 import { ENGINE_PROFILES } from '../../src/engine-model/profiles.js';
 import type { EngineProfile } from '../../src/engine-model/types.js';
 import type { EndpointMetrics, EndpointView } from '../../src/framework/endpoint.js';
-import type { EndpointLoad, PoolKnowledge, RoutingContext } from '../../src/framework/routing.js';
+import type {
+  EndpointLoad,
+  PoolKnowledge,
+  RoutingContext,
+  RoutingRequest,
+} from '../../src/framework/routing.js';
+import { HashRing, stringKey } from '../../src/plugins/routing/hash-ring.js';
 import { predictTtftMs } from '../../src/plugins/routing/predicted-ttft-scorer/index.js';
 import { SGLANG_DEFAULTS } from '../../src/plugins/routing/prefix-threshold-picker/index.js';
 import { builtinRoutingRegistry } from '../../src/plugins/routing/register.js';
@@ -294,5 +300,73 @@ describe('predicted-ttft-scorer: choices', () => {
     assert.equal(r.route(pre('h2'), fleet).id, 'e1');
     assert.equal(r.lastReason, 'load-over-cache');
     assert.equal(r.lastCachedTokens, 0);
+  });
+});
+
+describe('predicted-ttft-scorer: a prompt family’s home among near-ties', () => {
+  const scorer = reg.scorers.get('predicted-ttft-scorer')!('s', {});
+  const idle = (n: number) =>
+    Array.from({ length: n }, (_, i) => view(`e${i}`, i, { info: { profile: TOY_PROFILE } }));
+  /** Where the key lands on the scorer's ring: the first candidate clockwise (computed independently). */
+  const ringHome = (ids: string[], key: number): string => {
+    const ring = new HashRing(ids, 100, 0x7e3a91c5);
+    return ids[ring.owner(ring.start(key))]!;
+  };
+  const scores = (req: RoutingRequest, views: EndpointView[], pool = knowledge()): number[] => {
+    const out = new Float64Array(views.length);
+    scorer.score(req, views, out, context(1, pool));
+    return [...out];
+  };
+
+  it('equal predictions: the replica the prefix key hashes to scores 1, the other near-ties 0.99', () => {
+    const views = idle(4);
+    for (const key of [11, 222, 3333, 44444]) {
+      const req = request({ promptTokensEstimate: 2048, prefixHashes: [7, key], prefixBlockTokens: 512 });
+      const home = ringHome(['e0', 'e1', 'e2', 'e3'], key);
+      const s = scores(req, views);
+      assert.deepEqual(
+        s.map((v, i) => (v === 1 ? views[i]!.id : v)),
+        views.map((v) => (v.id === home ? home : 0.99)),
+        `key ${key}`,
+      );
+    }
+  });
+
+  it('the key is the first 1,024 tokens: prompts that differ later share a home; a session id wins', () => {
+    const views = idle(4);
+    const a = scores(
+      request({ promptTokensEstimate: 4096, prefixHashes: [1, 2, 3, 4], prefixBlockTokens: 512 }),
+      views,
+    );
+    const b = scores(
+      request({ promptTokensEstimate: 4096, prefixHashes: [1, 2, 9, 9], prefixBlockTokens: 512 }),
+      views,
+    );
+    assert.deepEqual(a, b);
+    const withSession = request({
+      promptTokensEstimate: 4096,
+      prefixHashes: [1, 2],
+      prefixBlockTokens: 512,
+      sessionId: 'chat-9',
+    });
+    const s = scores(withSession, views);
+    assert.equal(views[s.indexOf(1)]!.id, ringHome(['e0', 'e1', 'e2', 'e3'], stringKey('chat-9')));
+  });
+
+  it('does not override a clearly faster candidate, nor one holding more of the prompt', () => {
+    const views = idle(2);
+    const key = [0, 1, 2, 3, 4, 5].find((k) => ringHome(['e0', 'e1'], k) === 'e1')!;
+    const req = request({ promptTokensEstimate: 2048, prefixHashes: [5, key], prefixBlockTokens: 512 });
+    // e1 is home but has a long prefill queue: far outside the band, e0 stays best.
+    const busy = knowledge({ loads: [{}, { requests: 3, prefilling: 3, prefillTokens: 5000 }] });
+    assert.deepEqual(
+      scores(req, views, busy).map((v) => v === 1),
+      [true, false],
+    );
+    // e0 holds 512 tokens of the prompt, e1 (home) nothing: e0 stays best.
+    assert.deepEqual(
+      scores(req, views, knowledge({ cached: [512, 0] })).map((v) => v === 1),
+      [true, false],
+    );
   });
 });

@@ -16,14 +16,33 @@
  *          + a wait for KV blocks when the cache cannot hold this prompt beside the running ones
  *          + the delay its first chunk adds to the last prefill queued there (harm to others).
  * Score = (lowest prediction among candidates) / (this candidate's prediction): 1 for the best.
+ *
+ * Near-ties (within `nearFraction` of the best plus `nearMs`, holding as much of the prompt) go to
+ * the candidate the prompt's prefix key hashes to on a ring, so one family of prompts gathers on one
+ * replica while the prediction cannot tell the replicas apart (see `home`).
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { RoutingContext, RoutingRequest, Scorer } from '../../../framework/routing.js';
 import { ENGINE_PROFILES } from '../../../engine-model/profiles.js';
 import { prefillPairs, stepTimeMs } from '../../../engine-model/step-time.js';
 import type { EngineProfile } from '../../../engine-model/types.js';
+import { EndpointRings, prefixKey, stringKey } from '../hash-ring.js';
+import { numberParam } from '../params.js';
 
 export const PREDICTED_TTFT_SCORER = 'predicted-ttft-scorer';
+
+/** Scores of the other near-best candidates once a home is chosen: below 1, above every other. */
+const BAND_FLOOR = 0.99;
+
+export interface PredictedTtftParams {
+  /** Near-best: a prediction within this fraction of the best one, plus `nearMs`. */
+  readonly nearFraction: number;
+  readonly nearMs: number;
+  /** Prompt tokens whose prefix blocks form the key that picks a family's home replica. */
+  readonly keyTokens: number;
+}
+
+export const PREDICTED_TTFT_DEFAULTS: PredictedTtftParams = { nearFraction: 0.1, nearMs: 2, keyTokens: 1024 };
 
 /** Assumed for endpoints without an engine profile (provider APIs): an 8B model on one H100. */
 const FALLBACK_PROFILE: EngineProfile = ENGINE_PROFILES['llama3.1-8b-h100']!;
@@ -32,7 +51,40 @@ export class PredictedTtftScorer implements Scorer {
   readonly type = PREDICTED_TTFT_SCORER;
   private predicted = new Float64Array(64);
 
-  constructor(readonly name: string) {}
+  private readonly rings = new EndpointRings(100, [0x7e3a91c5]);
+
+  constructor(
+    readonly name: string,
+    private readonly p: PredictedTtftParams = PREDICTED_TTFT_DEFAULTS,
+  ) {}
+
+  /**
+   * Among the near-best candidates that hold as much of the prompt as the best, the one its prefix
+   * key (or session) hashes to on a ring; −1 without a key. Predicted TTFT decides while it separates the candidates;
+   * when it does not, prompts of one family (same first blocks) gather on the same replica, so their
+   * later, longer shared prefixes find each other, rather than scattering by a coin toss.
+   */
+  private home(
+    req: RoutingRequest,
+    candidates: readonly EndpointView[],
+    ctx: RoutingContext,
+    pred: Float64Array,
+    best: number,
+  ): number {
+    const key = req.sessionId !== null ? stringKey(req.sessionId) : prefixKey(req, this.p.keyTokens);
+    if (key === -1 || candidates.length < 2) return -1;
+    const limit = pred[best]! * (1 + this.p.nearFraction) + this.p.nearMs;
+    const holds = ctx.pool.cachedPrefixTokens(candidates[best]!.index);
+    this.rings.prepare(candidates);
+    const ring = this.rings.rings[0]!;
+    const slot = this.rings.slot;
+    for (let pos = ring.start(key), s = 0; s < ring.length; s++, pos++) {
+      const i = slot[ring.owner(pos)]!;
+      if (i < 0) continue;
+      if (pred[i]! <= limit && ctx.pool.cachedPrefixTokens(candidates[i]!.index) === holds) return i;
+    }
+    return -1;
+  }
 
   score(
     req: RoutingRequest,
@@ -53,6 +105,13 @@ export class PredictedTtftScorer implements Scorer {
     }
     const min = pred[best]!;
     for (let i = 0; i < n; i++) out[i] = pred[i]! > 0 ? min / pred[i]! : 1;
+    // Even when the home is the best, its near-ties must drop below it, or the picker's coin decides.
+    const home = this.home(req, candidates, ctx, pred, best);
+    if (home !== -1) {
+      for (let i = 0; i < n; i++) if (out[i]! >= BAND_FLOOR) out[i] = Math.min(out[i]!, BAND_FLOOR);
+      out[home] = 1;
+      best = home;
+    }
     const bestCached = ctx.pool.cachedPrefixTokens(candidates[best]!.index);
     ctx.reason =
       mostCached === 0 ? 'least-ttft' : bestCached === mostCached ? 'cache-affinity' : 'load-over-cache';
@@ -109,4 +168,14 @@ export function predictTtftMs(req: RoutingRequest, v: EndpointView, ctx: Routing
   return ttft;
 }
 
-export const createPredictedTtftScorer = (name: string): PredictedTtftScorer => new PredictedTtftScorer(name);
+export const createPredictedTtftScorer = (
+  name: string,
+  params: Readonly<Record<string, unknown>>,
+): PredictedTtftScorer => {
+  const d = PREDICTED_TTFT_DEFAULTS;
+  return new PredictedTtftScorer(name, {
+    nearFraction: numberParam(PREDICTED_TTFT_SCORER, params, 'nearFraction', d.nearFraction, 0, 1),
+    nearMs: numberParam(PREDICTED_TTFT_SCORER, params, 'nearMs', d.nearMs, 0),
+    keyTokens: numberParam(PREDICTED_TTFT_SCORER, params, 'keyTokens', d.keyTokens, 1),
+  });
+};
