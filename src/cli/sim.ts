@@ -6,8 +6,10 @@
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigFile, schedulingFor } from '../config/load.js';
+import type { SchedulingConfig } from '../config/schema.js';
 import { getProfile } from '../engine-model/profiles.js';
+import { schedulerOptions } from '../gateway/admission.js';
 import { ROUTING_PRESETS, routingSpec } from '../router/presets.js';
 import type { RoutingProfileSpec } from '../router/router.js';
 import { capacitySearch } from '../sim/capacity.js';
@@ -17,18 +19,26 @@ import {
   type SimEndpointSpec,
   type SimOptions,
   type SimPoolSpec,
+  type SimSchedulingOptions,
   type SimSummary,
   Simulation,
 } from '../sim/simulator.js';
 import { type RequestTraceFormat, firstLine, openRequestTrace } from '../traces/loaders.js';
 import { SERVEGEN_HEADER, servegenTrace } from '../traces/servegen.js';
 import type { TraceInfo, TraceRecord } from '../traces/record.js';
-import { reshape } from '../traces/transform.js';
+import { reshape, tag } from '../traces/transform.js';
 
 /** A bad command line: reported as one line, exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** Queue orders by name (scheduler/pool-scheduler.ts). */
+const QUEUE_ORDERS = ['fcfs', 'priority', 'vtc', 'sjf', 'edf'] as const;
+// Queue bounds when not given: the gateway config's defaults (config/schema.ts `scheduling`).
+const DEFAULT_MAX_QUEUE = 1024;
+const DEFAULT_MAX_WAIT_MS = 30_000;
+const DEFAULT_BATCH_MAX_WAIT_MS = 300_000;
 
 const COMMON_OPTIONS = `Fleet (one of):
   --config FILE          a gateway config; its emulated endpoints become simulated replicas
@@ -55,6 +65,19 @@ Policy and measurement:
   --slo-tpot-ms Y        also require time per output token ≤ Y ms
   --out DIR              where results are written (required)
   -h, --help             this help
+
+Scheduling (the gateway's admission queue per pool; docs/scheduling.md):
+  --queue NAME           queue order: ${QUEUE_ORDERS.join(', ')}, in every pool. Without it a
+                         --config fleet queues as its config says; a --profile fleet has no queue,
+                         and a request no endpoint can take is rejected (no_endpoint)
+  --endpoint-concurrency N
+                         every replica takes at most N requests at a time (default: no limit);
+                         1 models a serial server. More wait in the gateway queue
+  --max-queue N          requests waiting per pool at most (default ${DEFAULT_MAX_QUEUE}); a full queue sheds
+                         a less urgent waiting request (batch first) or refuses the newcomer
+  --max-wait-ms MS       longest wait before a request is dropped (default ${DEFAULT_MAX_WAIT_MS}; batch
+                         requests ${DEFAULT_BATCH_MAX_WAIT_MS})
+  --batch-share F        mark a share F (0..1) of the requests as batch, by a coin seeded with --seed
 `;
 
 export const SIM_HELP = `Usage: switchyard sim --trace FILE --out DIR [options]
@@ -90,6 +113,11 @@ const OPTIONS = {
   'slo-ttft-scale': { type: 'string' },
   'slo-tpot-ms': { type: 'string' },
   'slo-target': { type: 'string' },
+  queue: { type: 'string' },
+  'endpoint-concurrency': { type: 'string' },
+  'max-queue': { type: 'string' },
+  'max-wait-ms': { type: 'string' },
+  'batch-share': { type: 'string' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -141,7 +169,14 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
     pools: fleetPools,
     configRouting,
     configProfiles,
-  } = fleet(values.config, values.profile, values.replicas, values['add-replicas']);
+  } = fleet(
+    values.config,
+    values.profile,
+    values.replicas,
+    values['add-replicas'],
+    positiveIntOpt(values['endpoint-concurrency'], 'endpoint-concurrency'),
+    values.queue === undefined,
+  );
   // --policy wins; else the config's router profile (a preset or an explicit plugin list); else the default.
   const policy =
     values.policy ??
@@ -162,7 +197,11 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
       ttftScale: numOpt(values['slo-ttft-scale'], 'slo-ttft-scale') ?? 5,
       ...(values['slo-tpot-ms'] ? { tpotMs: numOpt(values['slo-tpot-ms'], 'slo-tpot-ms') } : {}),
     },
+    ...schedulingOpt(values),
   };
+  const batchShare = numOpt(values['batch-share'], 'batch-share');
+  if (batchShare !== undefined && batchShare > 1)
+    throw new UsageError(`--batch-share must be in [0, 1], got '${values['batch-share']}'`);
   const scale = numOpt(values['rate-scale'], 'rate-scale') ?? 1;
   const window = windowOpt(values.window);
   let noted = false;
@@ -186,13 +225,14 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
           `note: ${trace.info.format} traces carry no prefix block ids; no cache hits are simulated\n`,
         );
       }
+      const records = reshape(trace.records, {
+        rateScale,
+        spreadTies: values['spread-ties'] === true,
+        ...(window && !servegen ? { window } : {}),
+      });
       return {
         info: trace.info,
-        records: reshape(trace.records, {
-          rateScale,
-          spreadTies: values['spread-ties'] === true,
-          ...(window && !servegen ? { window } : {}),
-        }),
+        records: batchShare === undefined ? records : tag(records, { batchShare, seed: base.seed ?? 1 }),
       };
     },
   };
@@ -224,6 +264,7 @@ async function runOnce(setup: Setup): Promise<number> {
     `fleet: ${replicas.join(', ')}`,
     `routing policy ${setup.policy}, seed ${setup.base.seed}, metrics staleness ${setup.base.scrapeIntervalMs} ms`,
     `SLO: TTFT ≤ ${setup.base.slo?.ttftMs !== undefined ? `${setup.base.slo.ttftMs} ms` : `${setup.base.slo?.ttftScale ?? 5} × the request's idle-replica TTFT`}${setup.base.slo?.tpotMs !== undefined ? `, TPOT ≤ ${setup.base.slo.tpotMs} ms` : ''}`,
+    ...queueDetails(setup.base),
   ];
   writeFileSync(
     join(setup.out, 'report.html'),
@@ -294,6 +335,8 @@ function fleet(
   profile: string | undefined,
   replicas: string | undefined,
   added: string | undefined,
+  concurrency: number | undefined,
+  configQueues: boolean,
 ): {
   pools: SimPoolSpec[];
   configRouting?: string | RoutingProfileSpec;
@@ -307,12 +350,21 @@ function fleet(
     for (const [name, def] of Object.entries(cfg.pools)) {
       const endpoints = def.endpoints.flatMap((ep) =>
         ep.kind === 'emulated'
-          ? [{ name: ep.name, profile: getProfile(ep.profile), maxConcurrency: ep.maxConcurrency }]
+          ? [
+              {
+                name: ep.name,
+                profile: getProfile(ep.profile),
+                maxConcurrency: concurrency ?? ep.maxConcurrency,
+              },
+            ]
           : [],
       );
       const routing =
         def.routing === undefined ? {} : { routing: routingSpec(def.routing, cfg.router.profiles) };
-      if (endpoints.length > 0) pools.push({ name, aliases: def.aliases, endpoints, ...routing });
+      // Each pool queues as the gateway would run this config, unless --queue gives every pool one.
+      const scheduling = configQueues ? { scheduling: simScheduling(schedulingFor(cfg, name)) } : {};
+      if (endpoints.length > 0)
+        pools.push({ name, aliases: def.aliases, endpoints, ...routing, ...scheduling });
     }
     if (pools.length === 0) throw new UsageError(`${config}: no pool has emulated endpoints to simulate`);
     return {
@@ -323,10 +375,11 @@ function fleet(
   }
   const prof = getProfile(profile ?? 'qwen2.5-7b-h100');
   const n = intOpt(replicas, 'replicas') ?? 4;
+  const limit = concurrency ?? 1 << 30;
   const endpoints: SimEndpointSpec[] = Array.from({ length: n }, (_, i) => ({
     name: `replica-${i}`,
     profile: prof,
-    maxConcurrency: 1 << 30,
+    maxConcurrency: limit,
   }));
   const m = added === undefined ? null : /^(\d+)@(\d+(?:\.\d+)?)$/.exec(added);
   if (added !== undefined && m === null)
@@ -336,7 +389,7 @@ function fleet(
       endpoints.push({
         name: `replica-${n + i}`,
         profile: prof,
-        maxConcurrency: 1 << 30,
+        maxConcurrency: limit,
         startAtMs: Number(m[2]) * 1000,
       });
     }
@@ -392,10 +445,38 @@ function summaryTable(
     row('TPOT', s.tpot_ms) +
     row('end to end', s.e2e_ms) +
     row('queueing', s.queue_ms) +
+    (s.scheduling === null ? '' : row('gateway queue', s.gateway_queue_ms)) +
+    queueLine(s) +
     `\nSLO attainment ${f(s.slo_attainment * 100)} %, throughput ${f(s.throughput_rps, 2)} req/s, ` +
     `${f(s.output_tokens_per_s, 0)} output tok/s, prefix hit rate ${s.prefix_hit_rate === null ? 'n/a (no block ids)' : `${f(s.prefix_hit_rate * 100)} %`}, ` +
     `load imbalance ${f(s.load_imbalance, 2)}, cost $${f(s.cost_usd, 2)}\n`
   );
+}
+
+/** The gateway queue of a config's pool, as the gateway builds it, plus the config's EDF deadline and default class. */
+function simScheduling(c: SchedulingConfig): SimSchedulingOptions {
+  return { ...schedulerOptions(c), ttftDeadlineMs: c.ttftDeadlineMs, defaultPriority: c.defaultPriority };
+}
+
+function queueDetails(o: SimOptions): string[] {
+  const line = (q: SimSchedulingOptions): string => {
+    const batchWait = q.bounds.perClass?.batch?.maxWaitMs;
+    return `gateway queue ${q.order}: at most ${q.bounds.maxLength} waiting, ${q.bounds.perClass?.normal?.maxWaitMs ?? q.bounds.maxWaitMs} ms${batchWait !== undefined ? ` (batch ${batchWait} ms)` : ''}`;
+  };
+  if (o.scheduling !== undefined) return [`${line(o.scheduling)} in every pool`];
+  return o.pools.flatMap((p) =>
+    p.scheduling === undefined ? [] : [`pool ${p.name}: ${line(p.scheduling)}`],
+  );
+}
+
+/** What the gateway queues did, one line (nothing without scheduling). */
+function queueLine(s: SimSummary): string {
+  const q = s.scheduling;
+  if (q === null) return '';
+  const drops = Object.entries(q.dropped_by_reason)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
+  return `\ngateway queue (${q.order}): ${q.queued} requests waited, at most ${q.max_waiting} at once; dropped: ${drops || 'none'}\n`;
 }
 
 /**
@@ -437,6 +518,45 @@ function numOpt(v: string | undefined, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0)
     throw new UsageError(`--${name} must be a non-negative number, got '${v}'`);
+  return n;
+}
+
+/** `--queue` and its bounds as SimOptions (nothing without `--queue`). */
+function schedulingOpt(values: Values): Pick<SimOptions, 'scheduling'> {
+  const order = values.queue;
+  const maxLength = intOpt(values['max-queue'], 'max-queue');
+  const maxWaitMs = numOpt(values['max-wait-ms'], 'max-wait-ms');
+  if (order === undefined) {
+    if (maxLength !== undefined || maxWaitMs !== undefined)
+      throw new UsageError('--max-queue and --max-wait-ms bound the queue that --queue NAME turns on');
+    return {};
+  }
+  if (!(QUEUE_ORDERS as readonly string[]).includes(order))
+    throw new UsageError(`unknown --queue ${order} (known: ${QUEUE_ORDERS.join(', ')})`);
+  // A class bound applies besides the pool-wide one (scheduler/admission.ts), so the pool-wide bound
+  // is the longest and each class gets its own, as the gateway builds them from its config.
+  const waitMs = maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  const batchWaitMs = Math.max(waitMs, DEFAULT_BATCH_MAX_WAIT_MS);
+  return {
+    scheduling: {
+      order: order as SimSchedulingOptions['order'],
+      bounds: {
+        maxLength: maxLength ?? DEFAULT_MAX_QUEUE,
+        maxWaitMs: batchWaitMs,
+        perClass: {
+          high: { maxWaitMs: waitMs },
+          normal: { maxWaitMs: waitMs },
+          low: { maxWaitMs: waitMs },
+          batch: { maxWaitMs: batchWaitMs },
+        },
+      },
+    },
+  };
+}
+
+function positiveIntOpt(v: string | undefined, name: string): number | undefined {
+  const n = intOpt(v, name);
+  if (n === 0) throw new UsageError(`--${name} must be at least 1`);
   return n;
 }
 

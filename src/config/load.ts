@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { formatPath } from '../core/path.js';
-import { type SwitchyardConfig, configSchema } from './schema.js';
+import { type SchedulingConfig, type SwitchyardConfig, configSchema, mergeClassBounds } from './schema.js';
 
 /** A configuration that failed to load; `message` lists every problem with its key path. */
 export class ConfigError extends Error {
@@ -73,14 +73,37 @@ function crossCheck(cfg: SwitchyardConfig, source: string): void {
       modelNames.set(name, pool);
     }
     def.endpoints.forEach((ep, i) => {
-      if (endpointNames.has(ep.name))
-        problems.push(`pools.${pool}.endpoints[${i}].name: duplicate endpoint name "${ep.name}"`);
+      const at = `pools.${pool}.endpoints[${i}]`;
+      if (endpointNames.has(ep.name)) problems.push(`${at}.name: duplicate endpoint name "${ep.name}"`);
       endpointNames.add(ep.name);
+      const engine = ep.kind === 'http' ? ep.engine : 'vllm';
+      if (!METRIC_ENGINES.has(engine)) {
+        for (const key of ['maxEngineWaiting', 'maxKvUsage'] as const) {
+          if (ep[key] !== undefined)
+            problems.push(`${at}.${key}: needs engine metrics, which engine ${engine} does not export`);
+        }
+      }
     });
   }
   crossCheckTiers(cfg, modelNames, problems);
   if (problems.length > 0)
     throw new ConfigError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+}
+
+/** Engines whose /metrics the collector reads (adapters' METRICS_MAPPINGS; a test keeps them in step). */
+export const METRIC_ENGINES: ReadonlySet<string> = new Set(['vllm', 'sglang']);
+
+/**
+ * The scheduling of pool `name`: its own keys over the top-level `scheduling`, key by key (and
+ * `perClass` class by class, key by key).
+ */
+export function schedulingFor(cfg: Readonly<SwitchyardConfig>, name: string): SchedulingConfig {
+  const own = cfg.pools[name]?.scheduling;
+  if (own === undefined) return cfg.scheduling;
+  const out: Record<string, unknown> = { ...cfg.scheduling };
+  for (const [k, v] of Object.entries(own)) if (v !== undefined) out[k] = v;
+  out.perClass = mergeClassBounds(cfg.scheduling.perClass, own.perClass ?? {});
+  return out as SchedulingConfig;
 }
 
 /** Rule names a tier alias reports for itself (`x-switchyard-tier-rule`), so no rule may take them. */

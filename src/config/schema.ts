@@ -28,8 +28,15 @@ const endpointBase = {
     .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"'),
   /** Model name sent upstream; defaults to the pool's name. */
   model: z.string().min(1).optional(),
-  /** Requests in flight to this endpoint at most; more are not routed here. */
-  maxConcurrency: positiveInt.default(256),
+  /**
+   * Requests in flight to this endpoint at most; more wait in the pool's queue. Default 256, or 1 for
+   * `engine: ollama` (a serial backend); set 1 for a single-slot llama.cpp too.
+   */
+  maxConcurrency: positiveInt.optional(),
+  /** The engine's own waiting queue (scraped) at or above which the endpoint takes nothing new. */
+  maxEngineWaiting: positiveInt.optional(),
+  /** KV-cache usage (scraped, 0..1) at or above which the endpoint takes nothing new. */
+  maxKvUsage: z.number().gt(0).max(1).optional(),
   timeouts: timeoutsSchema,
   /** Relative share of traffic under the `weighted` policy (provider endpoints). */
   weight: z.number().positive().default(1),
@@ -71,7 +78,98 @@ const emulatedEndpointSchema = z.strictObject({
   port: nonNegInt.max(65535).default(0),
 });
 
-export const endpointSchema = z.discriminatedUnion('kind', [httpEndpointSchema, emulatedEndpointSchema]);
+/** `maxConcurrency` when the config leaves it out: serial backends take one request at a time. */
+const DEFAULT_MAX_CONCURRENCY = 256;
+const SERIAL_ENGINES: ReadonlySet<string> = new Set(['ollama']);
+
+export const endpointSchema = z
+  .discriminatedUnion('kind', [httpEndpointSchema, emulatedEndpointSchema])
+  .transform((ep) => ({
+    ...ep,
+    maxConcurrency:
+      ep.maxConcurrency ??
+      (ep.kind === 'http' && SERIAL_ENGINES.has(ep.engine) ? 1 : DEFAULT_MAX_CONCURRENCY),
+  }));
+
+/** Queue orders by name (docs/scheduling.md). */
+export const QUEUE_ORDERS = ['fcfs', 'priority', 'vtc', 'sjf', 'edf'] as const;
+const priorityClassSchema = z.enum(['high', 'normal', 'low', 'batch']);
+
+/** Bounds of one priority class; each applies besides the pool-wide one. */
+const classBoundsSchema = z.strictObject({
+  maxQueueLength: nonNegInt.optional(),
+  maxWaitMs: positiveInt.optional(),
+});
+
+type ClassBounds = Partial<Record<z.infer<typeof priorityClassSchema>, z.infer<typeof classBoundsSchema>>>;
+
+/** Batch may wait ten times as long as interactive requests unless the config says otherwise. */
+const DEFAULT_PER_CLASS: ClassBounds = { batch: { maxWaitMs: 300_000 } };
+
+/** `over` on top of `base`, class by class and key by key. */
+export function mergeClassBounds(base: ClassBounds, over: ClassBounds): ClassBounds {
+  const out: ClassBounds = { ...base };
+  for (const [c, b] of Object.entries(over) as [keyof ClassBounds, ClassBounds[keyof ClassBounds]][]) {
+    out[c] = { ...base[c], ...b };
+  }
+  return out;
+}
+
+/** The scheduling keys, without defaults: a pool's `scheduling` overrides the top-level one key by key. */
+const schedulingKeys = {
+  /** Queue order: `fcfs`, `priority` (classes with aging), `vtc` (tenant fairness), `sjf`, `edf`. */
+  queue: z.enum(QUEUE_ORDERS),
+  /** Requests waiting in the pool's queue at most; 0 = no queue (a saturated pool answers 429 at once). */
+  maxQueueLength: nonNegInt,
+  /** Longest wait in the queue before 429 `SWY_ERR_QUEUE_TIMEOUT`. */
+  maxWaitMs: positiveInt,
+  /**
+   * Per priority class: `maxWaitMs` replaces the pool-wide one for that class, `maxQueueLength` caps
+   * the class's waiting requests besides `maxQueueLength`. Merged class by class and key by key over
+   * the default `{ batch: { maxWaitMs: 300000 } }` (top level) or the top level's (a pool's).
+   */
+  perClass: z.partialRecord(priorityClassSchema, classBoundsSchema),
+  /** Share of the pool's concurrency kept free of batch work. */
+  batchHeadroom: z.number().min(0).max(1),
+  /** `priority`: a waiting request gains one class of urgency per this many ms. */
+  agingMs: positiveInt,
+  /** `edf`: a request's deadline is its arrival plus this. */
+  ttftDeadlineMs: positiveInt,
+  /** `edf`: drop requests past their deadline (429 `SWY_ERR_DEADLINE_EXCEEDED`) instead of running them late. */
+  dropLate: z.boolean(),
+  /** `vtc`: tenant → weight (default 1); a tenant of weight 2 gets twice the tokens under contention. */
+  tenantWeights: z.record(z.string().min(1), z.number().positive()),
+  /** Class of requests without an `x-switchyard-priority` header. */
+  defaultPriority: priorityClassSchema,
+};
+
+const schedulingSchema = z
+  .strictObject({
+    queue: schedulingKeys.queue.default('fcfs'),
+    maxQueueLength: schedulingKeys.maxQueueLength.default(1024),
+    maxWaitMs: schedulingKeys.maxWaitMs.default(30_000),
+    perClass: schedulingKeys.perClass.default({}).transform((pc) => mergeClassBounds(DEFAULT_PER_CLASS, pc)),
+    batchHeadroom: schedulingKeys.batchHeadroom.default(0.25),
+    agingMs: schedulingKeys.agingMs.default(30_000),
+    ttftDeadlineMs: schedulingKeys.ttftDeadlineMs.default(10_000),
+    dropLate: schedulingKeys.dropLate.default(true),
+    tenantWeights: schedulingKeys.tenantWeights.default({}),
+    defaultPriority: schedulingKeys.defaultPriority.default('normal'),
+  })
+  .prefault({});
+
+const poolSchedulingSchema = z.strictObject({
+  queue: schedulingKeys.queue.optional(),
+  maxQueueLength: schedulingKeys.maxQueueLength.optional(),
+  maxWaitMs: schedulingKeys.maxWaitMs.optional(),
+  perClass: schedulingKeys.perClass.optional(),
+  batchHeadroom: schedulingKeys.batchHeadroom.optional(),
+  agingMs: schedulingKeys.agingMs.optional(),
+  ttftDeadlineMs: schedulingKeys.ttftDeadlineMs.optional(),
+  dropLate: schedulingKeys.dropLate.optional(),
+  tenantWeights: schedulingKeys.tenantWeights.optional(),
+  defaultPriority: schedulingKeys.defaultPriority.optional(),
+});
 
 const scorerRefSchema = z.strictObject({
   type: z.string().min(1),
@@ -103,6 +201,8 @@ const poolSchema = z.strictObject({
   local: z.boolean().default(false),
   /** This pool's routing policy (a name, one of `router.profiles`, or a plugin list); default `router.profile`. */
   routing: z.union([z.string().min(1), routerProfileSchema]).optional(),
+  /** This pool's admission queue; each key given replaces the top-level `scheduling` one. */
+  scheduling: poolSchedulingSchema.optional(),
   endpoints: z.array(endpointSchema).min(1),
 });
 
@@ -243,6 +343,8 @@ export const configSchema = z.strictObject({
   limits: limitsSchema,
   health: healthSchema,
   log: logSchema,
+  /** Admission queues: defaults for every pool (docs/scheduling.md). */
+  scheduling: schedulingSchema,
   /** Model name clients send → the endpoints that serve it. */
   pools: z
     .record(z.string().min(1), poolSchema)
@@ -261,3 +363,6 @@ export type RouterConfig = z.infer<typeof routerSchema>;
 export type TierConfig = z.infer<typeof tierSchema>;
 export type TierRuleConfig = z.infer<typeof tierRuleSchema>;
 export type CascadeCheck = z.infer<typeof cascadeCheckSchema>;
+export type SchedulingConfig = z.infer<typeof schedulingSchema>;
+export type PoolSchedulingConfig = z.infer<typeof poolSchedulingSchema>;
+export type QueueOrderName = SchedulingConfig['queue'];

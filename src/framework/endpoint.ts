@@ -51,6 +51,19 @@ export interface EndpointInfo {
   readonly weight: number;
   /** Free-form labels (tier, locality, zone, …) that label filters match. */
   readonly labels: Readonly<Record<string, string>>;
+  /** Capacity gates read from scraped engine metrics, besides `maxConcurrency`; absent = none. */
+  readonly gate?: EndpointGate;
+}
+
+/**
+ * Limits on an endpoint's own state, as last scraped: at or above either one it takes nothing new.
+ * They apply only while `EndpointView.metrics` is non-null (scraped, and the last scrape succeeded).
+ */
+export interface EndpointGate {
+  /** The engine's waiting queue (requests it accepted but has not scheduled); null = no limit. */
+  readonly maxEngineWaiting: number | null;
+  /** KV-cache usage, 0..1; null = no limit. */
+  readonly maxKvUsage: number | null;
 }
 
 /** Info for an endpoint with nothing configured beyond its name. */

@@ -41,6 +41,7 @@ export class Collector {
         e.state.healthy = res !== null && res.status >= 200 && res.status < 300;
       }),
     );
+    rt.pumpQueues(); // an endpoint may have come back
   }
 
   /** One round of metrics scrapes over every endpoint with a metrics mapping. */
@@ -57,6 +58,7 @@ export class Collector {
             : null;
       }),
     );
+    rt.pumpQueues(); // fresh metrics may open a capacity gate
   }
 
   private async healthLoop(): Promise<void> {

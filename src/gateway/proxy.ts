@@ -4,7 +4,7 @@
  * send upstream (bounded retries on other endpoints before any byte is sent) → relay (JSON, or SSE
  * chunk by chunk) → account exactly once.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { assert } from '../core/assert.js';
 import { SwitchyardError } from '../core/errors.js';
@@ -15,12 +15,15 @@ import { PROMPT_BLOCK_TOKENS, promptBlockHashes, renderPrompt } from '../router/
 import type { DecisionRecord } from '../router/router.js';
 import { failedCheck, wantsJson } from '../tiers/cascade.js';
 import type { CascadePlan, TierAlias, TierPlan } from '../tiers/plan.js';
-import { TierSignals } from '../tiers/signals.js';
+import type { PredictorFeatures } from '../scheduler/predictor.js';
+import { PRIORITY_CLASSES, type PriorityClass } from '../scheduler/types.js';
+import { TENANT_HEADER, TierSignals } from '../tiers/signals.js';
+import { type AdmissionRequest, DROP_REASON_HEADER, type Slot, dropReasonOf } from './admission.js';
+import type { RequestContext } from './context.js';
 import { asSwitchyardError, writeError } from './errors.js';
 import type { PoolRuntime } from './runtime.js';
 import { SseRelay, type Usage, usageOfJsonBody } from './sse.js';
 import { type InferenceBody, type Operation, estimatePromptTokens, validateBody } from './validate.js';
-import type { RequestContext } from './context.js';
 
 const UPSTREAM_PATH: Readonly<Record<Operation, string>> = {
   chat: '/chat/completions',
@@ -33,13 +36,25 @@ const POOL_HEADER = 'x-switchyard-pool';
 const ENDPOINT_HEADER = 'x-switchyard-endpoint';
 const TIER_RULE_HEADER = 'x-switchyard-tier-rule';
 const CASCADE_HEADER = 'x-switchyard-cascade';
+/** Request header with the priority class: high, normal, low or batch. */
+const PRIORITY_HEADER = 'x-switchyard-priority';
+/** The fairness key of requests that name no tenant. */
+const DEFAULT_TENANT = 'default';
 
-/** Errors after which a tier plan moves on to its next pool: nothing usable, or nothing answered. */
+/**
+ * Errors after which a tier plan moves on to its next pool: nothing usable, nothing answered, or
+ * (last pool only, so no further pool, but a cascade escalation then sends its first answer) dropped
+ * from the queue.
+ */
 const POOL_FAILURES: ReadonlySet<string> = new Set([
   'SWY_ERR_OVERLOADED',
   'SWY_ERR_NO_HEALTHY_ENDPOINT',
   'SWY_ERR_UPSTREAM_ERROR',
   'SWY_ERR_UPSTREAM_TIMEOUT',
+  'SWY_ERR_QUEUE_FULL',
+  'SWY_ERR_QUEUE_SHED',
+  'SWY_ERR_QUEUE_TIMEOUT',
+  'SWY_ERR_DEADLINE_EXCEEDED',
 ]);
 
 /** A successful JSON answer, possibly held back from the client while a cascade checks it. */
@@ -65,6 +80,8 @@ export async function handleInference(
     const raw = await readBody(req, ctx.runtime.config.server.maxBodyBytes);
     const body = validateBody(op, parseJson(raw));
     ctx.headers = req.headers;
+    ctx.priority = priorityOf(req.headers);
+    ctx.tenant = tenantOf(req.headers);
     const tier = ctx.runtime.tiers.get(body.model);
     if (tier !== undefined) {
       await serveTier(op, body, raw, tier, res, ctx);
@@ -117,9 +134,10 @@ async function serveTier(
 
 /**
  * Tries `pools` in order until one answers. A pool fails when routing finds no usable endpoint in it
- * or when every attempt in it failed before any byte was sent; then the next pool is tried. Only
- * the pool named `holdFrom` leaves its answer in `hold`. Returns null once the request is answered
- * (or the client left), else the last pool's error.
+ * (a saturated pool counts, except the last one, where the request waits in the queue), when every
+ * attempt in it failed before any byte was sent, or when the last pool's queue dropped it; then the
+ * next pool is tried. Only the pool named `holdFrom` leaves its answer in `hold`. Returns null once
+ * the request is answered (or the client left), else the last pool's error.
  */
 async function tryPools(
   op: Operation,
@@ -133,13 +151,16 @@ async function tryPools(
   hold: AnswerHold | null,
 ): Promise<SwitchyardError | null> {
   let lastError: SwitchyardError | null = null;
-  for (const name of pools) {
+  for (let i = 0; i < pools.length; i++) {
+    const name = pools[i]!;
     const pool = ctx.runtime.byModel.get(name);
     assert(pool !== undefined, `tier ${alias} names pool ${name}, which the runtime lacks`);
     ctx.model = pool.name;
     res.setHeader(POOL_HEADER, pool.name);
+    // A saturated pool with a pool after it passes the request on; only the last one queues it.
+    const queue = i === pools.length - 1;
     try {
-      await proxy(op, body, raw, pool, res, ctx, name === holdFrom ? hold : null);
+      await proxy(op, body, raw, pool, res, ctx, name === holdFrom ? hold : null, queue);
       return null;
     } catch (err) {
       const e = asSwitchyardError(err);
@@ -201,6 +222,11 @@ function parseAnswer(body: Buffer): unknown {
   }
 }
 
+/**
+ * Serves the request from `pool`: the first attempt waits its turn in the pool's admission queue
+ * (or, with `queue` false, finds the pool saturated at once), retries after an upstream failure go
+ * straight to another endpoint. Throws when no attempt answered.
+ */
 async function proxy(
   op: Operation,
   body: InferenceBody,
@@ -209,40 +235,90 @@ async function proxy(
   res: ServerResponse,
   ctx: RequestContext,
   hold: AnswerHold | null = null,
+  queue = true,
 ): Promise<void> {
   const stream = op !== 'embeddings' && body.stream === true;
   // Meter streamed usage even when the client did not ask for it; the extra chunk is hidden again.
   const injectUsage = stream && body.stream_options?.include_usage !== true;
   const routing = routingRequest(op, body, pool.name, ctx);
-  const rt = ctx.runtime;
-  const router = pool.router;
+  const req = admissionRequest(routing, body, pool, ctx);
+  const admission = pool.admission;
   let lastError: SwitchyardError | null = null;
-  for (let attempt = 0; attempt < rt.config.router.maxAttempts; attempt++) {
-    let engine: HttpEngine;
-    const record = ctx.log.isLevelEnabled('debug') ? ({} as DecisionRecord) : undefined;
+  for (let attempt = 0; attempt < ctx.runtime.config.router.maxAttempts; attempt++) {
+    let slot: Slot | null;
     try {
-      engine = pool.engines[router.route(routing, rt.views(pool), record).index]!;
+      slot = attempt === 0 ? await admission.admit(req, queue) : admission.retry(req);
     } catch (err) {
       // After a failed attempt, "no candidate left" means the upstream error is the real answer.
-      throw lastError ?? err;
+      if (lastError !== null) throw lastError;
+      const reason = dropReasonOf(asSwitchyardError(err).code);
+      if (reason !== undefined) res.setHeader(DROP_REASON_HEADER, reason);
+      throw err;
     }
-    ctx.onRouted(pool.name, router.lastReason);
-    if (record !== undefined)
-      ctx.log.debug({ requestId: ctx.id, pool: pool.name, decision: record }, 'routed');
+    if (slot === null) {
+      clientGone(ctx); // left while waiting in the queue
+      return;
+    }
+    const { engine, router } = slot;
+    ctx.onRouted(pool.name, slot.reason);
+    if (req.record !== undefined)
+      ctx.log.debug({ requestId: ctx.id, pool: pool.name, decision: req.record }, 'routed');
     if (attempt > 0) ctx.onRetry();
     ctx.onFirstToken = () => router.firstToken(ctx.id);
-    const outcome = await attemptUpstream(op, body, raw, engine, injectUsage, stream, res, ctx, hold);
-    router.finished(ctx.id, {
-      ok: outcome === null,
-      cachedTokens: ctx.usage?.cachedTokens ?? null,
-      outputTokens: ctx.usage?.completionTokens ?? null,
-    });
-    if (outcome === null) return;
+    let outcome: SwitchyardError | null | undefined;
+    try {
+      outcome = await attemptUpstream(op, body, raw, engine, injectUsage, stream, res, ctx, hold);
+    } finally {
+      router.finished(ctx.id, {
+        ok: outcome === null,
+        cachedTokens: ctx.usage?.cachedTokens ?? null,
+        outputTokens: ctx.usage?.completionTokens ?? null,
+      });
+      slot.release();
+    }
+    if (outcome === null) {
+      if (ctx.usage !== null) admission.served(req, ctx.usage.completionTokens);
+      return;
+    }
     lastError = outcome;
     routing.excluded ??= new Set();
     routing.excluded.add(engine.name);
   }
   throw lastError!;
+}
+
+/** What the pool's queue and router need to know about the request. */
+function admissionRequest(
+  routing: RoutingRequest,
+  body: InferenceBody,
+  pool: PoolRuntime,
+  ctx: RequestContext,
+): AdmissionRequest {
+  let features: PredictorFeatures | undefined;
+  return {
+    routing,
+    record: ctx.log.isLevelEnabled('debug') ? ({} as DecisionRecord) : undefined,
+    priority: ctx.priority ?? pool.admission.defaultPriority,
+    tenant: ctx.tenant ?? DEFAULT_TENANT,
+    // Built only when the pool's order predicts output lengths (sjf), once per request.
+    features: () => {
+      features ??= {
+        promptTokens: routing.promptTokensEstimate,
+        maxTokens: maxTokensOf(body),
+        tenant: ctx.tenant ?? DEFAULT_TENANT,
+        model: pool.name,
+        lastUserText: new TierSignals(body, ctx.headers, routing.promptTokensEstimate).lastUserText || null,
+        sessionId: routing.sessionId,
+      };
+      return features;
+    },
+    signal: ctx.abort.signal,
+  };
+}
+
+function maxTokensOf(body: InferenceBody): number | null {
+  const v = body.max_completion_tokens ?? body.max_tokens;
+  return typeof v === 'number' ? v : null;
 }
 
 /** The routing signals of a request: size, prefix block hashes, session and tenant. */
@@ -254,7 +330,6 @@ function routingRequest(
 ): RoutingRequest & { excluded: Set<string> | null } {
   const headers = ctx.headers;
   const session = headers['x-switchyard-session'] ?? headers['x-session-id'];
-  const tenant = headers['x-switchyard-tenant'];
   return {
     id: ctx.id,
     pool,
@@ -264,13 +339,14 @@ function routingRequest(
     prefixHashes: op === 'embeddings' ? [] : promptBlockHashes(renderPrompt(body)),
     prefixBlockTokens: PROMPT_BLOCK_TOKENS,
     sessionId: typeof session === 'string' && session.length > 0 ? session : null,
-    tenant: typeof tenant === 'string' && tenant.length > 0 ? tenant : null,
+    tenant: ctx.tenant,
   };
 }
 
 /**
- * One upstream attempt. Returns null when the request was answered (successfully or with the
- * upstream's own client error), or the error to retry elsewhere / report.
+ * One upstream attempt on an endpoint whose slot the caller holds. Returns null when the request was
+ * answered (successfully or with the upstream's own client error) or the client left, else the error
+ * to retry elsewhere / report. Never throws.
  */
 async function attemptUpstream(
   op: Operation,
@@ -286,7 +362,6 @@ async function attemptUpstream(
   const state = engine.state;
   ctx.endpoint = engine.name;
   res.setHeader(ENDPOINT_HEADER, engine.name);
-  state.inFlight++;
   state.breaker.onSend();
   try {
     // The client's bytes go upstream as they are unless the model name or stream_options must change.
@@ -331,9 +406,24 @@ async function attemptUpstream(
       return null;
     }
     return e;
-  } finally {
-    state.inFlight--;
   }
+}
+
+/** The client's priority class; null when it sent none (the pool's default applies). */
+function priorityOf(headers: IncomingHttpHeaders): PriorityClass | null {
+  const v = headers[PRIORITY_HEADER];
+  if (v === undefined) return null;
+  if (typeof v === 'string' && (PRIORITY_CLASSES as readonly string[]).includes(v)) return v as PriorityClass;
+  throw new SwitchyardError(
+    'SWY_ERR_INVALID_REQUEST',
+    `header ${PRIORITY_HEADER} must be one of ${PRIORITY_CLASSES.join(', ')}; got ${JSON.stringify(String(v))}`,
+    { param: PRIORITY_HEADER },
+  );
+}
+
+function tenantOf(headers: IncomingHttpHeaders): string | null {
+  const v = headers[TENANT_HEADER];
+  return typeof v === 'string' && v.length > 0 ? v : null;
 }
 
 function clientGone(ctx: RequestContext): null {

@@ -4,26 +4,32 @@
  * data-layer state) and compiled routers. A reload builds a new runtime and swaps it in atomically;
  * requests in flight keep the runtime they started with. Endpoints whose config did not change are
  * carried over with their state (in-flight counts, breaker, health), so a reload loses nothing.
+ * So is each pool's admission queue while the pool's scheduling config is unchanged; a changed one
+ * hands its waiting requests to the new queue, and a removed pool's waiting requests get 503.
  */
 import type { Clock } from '../core/clock.js';
 import { type Rng, SeededRng } from '../core/rng.js';
 import { getProfile } from '../engine-model/profiles.js';
 import { HttpEngine } from '../adapters/engines/http-engine.js';
+import { schedulingFor } from '../config/load.js';
 import type { EndpointConfig, SwitchyardConfig } from '../config/schema.js';
 import { EndpointState } from '../datalayer/endpoint-state.js';
 import type { EmulatorFleet } from '../emulator/fleet.js';
-import type { EndpointInfo, EndpointView } from '../framework/endpoint.js';
+import type { EndpointInfo } from '../framework/endpoint.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 import { routingSpec } from '../router/presets.js';
 import { Router } from '../router/router.js';
 import { type TierAlias, compileTiers } from '../tiers/plan.js';
+import type { GatewayMetrics } from '../obs/metrics.js';
+import { PoolAdmission } from './admission.js';
 
-/** One pool: the endpoints serving a client model name, and its router. */
+/** One pool: the endpoints serving a client model name, its router and its admission queue. */
 export interface PoolRuntime {
   readonly name: string;
   readonly aliases: readonly string[];
   readonly engines: readonly HttpEngine[];
   readonly router: Router;
+  readonly admission: PoolAdmission;
 }
 
 /** Everything request handling needs from one config version. */
@@ -48,16 +54,33 @@ export class GatewayRuntime {
     this.rng = rng;
   }
 
-  /** Frozen views of a pool's endpoints for one routing decision. */
-  views(pool: PoolRuntime): EndpointView[] {
-    const out = new Array<EndpointView>(pool.engines.length);
-    for (let i = 0; i < out.length; i++) out[i] = pool.engines[i]!.state.view(i);
-    return out;
-  }
-
   /** Every engine of every pool. */
   engines(): HttpEngine[] {
     return this.pools.flatMap((p) => p.engines);
+  }
+
+  /**
+   * Makes this version the one that serves: kept queues route over this version's endpoints, a
+   * replaced queue hands its waiting requests over, a removed pool's queue answers them 503.
+   */
+  activate(prev: GatewayRuntime | null): void {
+    const kept = new Set<PoolAdmission>();
+    for (const p of this.pools) {
+      const old = prev?.pools.find((q) => q.name === p.name)?.admission;
+      if (old === p.admission) {
+        p.admission.retarget(p);
+        kept.add(old);
+      } else if (old !== undefined) {
+        old.handOver(p.admission);
+        kept.add(old);
+      }
+    }
+    for (const q of prev?.pools ?? []) if (!kept.has(q.admission)) q.admission.close();
+  }
+
+  /** Capacity may have freed outside the request path (health, scrapes): start who fits. */
+  pumpQueues(): void {
+    for (const p of this.pools) p.admission.pump();
   }
 
   /** True when every pool has at least one endpoint that is healthy with its circuit not open. */
@@ -80,7 +103,7 @@ export class GatewayRuntime {
 export async function buildRuntime(
   cfg: Readonly<SwitchyardConfig>,
   prev: GatewayRuntime | null,
-  deps: { clock: Clock; fleet: EmulatorFleet },
+  deps: { clock: Clock; fleet: EmulatorFleet; metrics: GatewayMetrics },
 ): Promise<GatewayRuntime> {
   const registry = builtinRoutingRegistry();
   const rng = new SeededRng(cfg.router.seed);
@@ -126,16 +149,29 @@ export async function buildRuntime(
       );
     }
     const router = routers.get(name)!;
-    pools.push({ name, aliases: def.aliases, engines, router });
+    const scheduling = schedulingFor(cfg, name);
+    const key = JSON.stringify(scheduling);
+    const prevAdmission = prev?.byModel.get(name)?.admission;
+    // A queue is only built here; it starts routing over these engines when the version activates.
+    const admission =
+      prevAdmission?.name === name && prevAdmission.configKey === key
+        ? prevAdmission
+        : new PoolAdmission({ name, engines, router }, key, scheduling, deps.clock, deps.metrics);
+    pools.push({ name, aliases: def.aliases, engines, router, admission });
   }
   return new GatewayRuntime((prev?.version ?? 0) + 1, cfg, pools, rng);
 }
 
 function endpointInfo(ep: EndpointConfig): EndpointInfo {
-  return {
+  const info: EndpointInfo = {
     profile: ep.profile === undefined ? null : getProfile(ep.profile),
     weight: ep.weight,
     labels: ep.labels,
+  };
+  if (ep.maxEngineWaiting === undefined && ep.maxKvUsage === undefined) return info;
+  return {
+    ...info,
+    gate: { maxEngineWaiting: ep.maxEngineWaiting ?? null, maxKvUsage: ep.maxKvUsage ?? null },
   };
 }
 

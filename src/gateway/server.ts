@@ -62,7 +62,8 @@ export class Gateway {
   /** Builds the runtime (starting emulated engines), listens, and starts health checks. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts);
-    gw.runtime = await buildRuntime(opts.config, null, { clock: gw.clock, fleet: gw.fleet });
+    gw.runtime = await buildRuntime(opts.config, null, gw.runtimeDeps());
+    gw.runtime.activate(null);
     const { host, port } = opts.config.server;
     await new Promise<void>((resolve, reject) => {
       gw.server.once('error', reject);
@@ -98,8 +99,9 @@ export class Gateway {
   async reload(config: Readonly<SwitchyardConfig>): Promise<void> {
     const prev = this.runtime;
     try {
-      const next = await buildRuntime(config, prev, { clock: this.clock, fleet: this.fleet });
+      const next = await buildRuntime(config, prev, this.runtimeDeps());
       this.runtime = next;
+      next.activate(prev);
       const kept = new Set(next.engines());
       for (const e of prev.engines()) if (!kept.has(e)) void e.close(); // waits for its in-flight requests
       const emulated = new Set(
@@ -141,6 +143,10 @@ export class Gateway {
     this.server.closeAllConnections();
     await closed;
     return { cut };
+  }
+
+  private runtimeDeps(): Parameters<typeof buildRuntime>[2] {
+    return { clock: this.clock, fleet: this.fleet, metrics: this.metrics };
   }
 
   private buildRoutes(): Map<string, Map<string, Handler>> {
@@ -257,6 +263,11 @@ export class Gateway {
       m.endpointInFlight.set({ endpoint: e.name }, e.state.inFlight);
       m.endpointHealthy.set({ endpoint: e.name }, e.state.healthy ? 1 : 0);
       m.endpointCircuitOpen.set({ endpoint: e.name }, e.state.breaker.state() === 'open' ? 1 : 0);
+    }
+    m.queueLength.reset();
+    for (const p of this.runtime.pools) {
+      for (const [c, n] of Object.entries(p.admission.waitingByClass()))
+        m.queueLength.set({ model: p.name, class: c }, n);
     }
     const body = await m.registry.metrics();
     res.writeHead(200, { 'content-type': m.registry.contentType });

@@ -6,6 +6,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+/** Queue waits: 0 for fast-path starts (first bucket), up to the batch class's 300 s default bound. */
+const QUEUE_WAIT_BUCKETS_S = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 type CounterChild = ReturnType<Counter<string>['labels']>;
 type HistogramChild = ReturnType<Histogram<string>['labels']>;
@@ -51,6 +53,9 @@ export class GatewayMetrics {
   readonly tierPoolFailures: Counter<'alias' | 'pool'>;
   readonly cascadeEscalations: Counter<'alias' | 'check'>;
   readonly configReloads: Counter<'result'>;
+  readonly queueLength: Gauge<'model' | 'class'>;
+  readonly queueWait: Histogram<'model' | 'class'>;
+  readonly queueDrops: Counter<'model' | 'reason'>;
 
   private readonly series = new Map<string, RequestSeries>();
 
@@ -158,6 +163,25 @@ export class GatewayMetrics {
       name: 'switchyard_cascade_escalations_total',
       help: 'Cascade answers that failed a check (empty, refusal, invalid-json) and were asked again of the larger tier.',
       labelNames: ['alias', 'check'],
+      registers,
+    });
+    this.queueLength = new Gauge({
+      name: 'switchyard_queue_length',
+      help: "Requests waiting in a pool's admission queue, by pool and priority class.",
+      labelNames: ['model', 'class'],
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: 'switchyard_queue_wait_seconds',
+      help: 'Time from arrival at a pool to the start of the first attempt (0 when nothing had to wait).',
+      labelNames: ['model', 'class'],
+      buckets: QUEUE_WAIT_BUCKETS_S,
+      registers,
+    });
+    this.queueDrops = new Counter({
+      name: 'switchyard_queue_drops_total',
+      help: 'Requests that left a queue without running: queue_full, shed, wait_timeout, deadline, cancelled (client left).',
+      labelNames: ['model', 'reason'],
       registers,
     });
     this.configReloads = new Counter({

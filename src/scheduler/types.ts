@@ -56,7 +56,9 @@ export interface QueueBounds {
   readonly maxLength: number;
   /** Longest wait (ms) before an item is dropped with 429. */
   readonly maxWaitMs: number;
-  readonly perClass?: Partial<Record<PriorityClass, { readonly maxLength?: number; readonly maxWaitMs?: number }>>;
+  readonly perClass?: Partial<
+    Record<PriorityClass, { readonly maxLength?: number; readonly maxWaitMs?: number }>
+  >;
 }
 
 /** Why an item left the queue without being admitted. */

@@ -142,7 +142,7 @@ function summaryTable(s: SimSummary): string {
   ];
   return `<h2>Summary</h2>
 <table><tr><th>latency (ms)</th><th>p50</th><th>p90</th><th>p99</th><th>mean</th></tr>
-${lat('time to first token', s.ttft_ms)}${lat('time per output token', s.tpot_ms)}${lat('end to end', s.e2e_ms)}${lat('queueing', s.queue_ms)}</table>
+${lat('time to first token', s.ttft_ms)}${lat('time per output token', s.tpot_ms)}${lat('end to end', s.e2e_ms)}${lat('queueing in engines', s.queue_ms)}${s.scheduling === null ? '' : lat(`queueing in the gateway (${s.scheduling.order})`, s.gateway_queue_ms)}</table>
 <table>${kv.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table>`;
 }
 

@@ -3,9 +3,12 @@
  * Replays a workload through the gateway's own routing code on a virtual clock. Each endpoint is the
  * engine model (the same module the emulated engine runs) with the same data-layer state the live
  * gateway keeps (`EndpointState`: in-flight count, breaker, scraped metrics); each pool routes with
- * the same compiled `Router` the live gateway builds from the same profile. The trace is streamed
+ * the same compiled `Router` the live gateway builds from the same profile. With `scheduling`, each
+ * pool also has the gateway's admission queue (`PoolScheduler`, the same driving code the gateway
+ * runs): requests wait there while every endpoint is at its concurrency gate. The trace is streamed
  * and per-request results go to a sink as they finish, so memory does not grow with trace length.
  */
+import type { TimerHandle } from '../core/clock.js';
 import { SwitchyardError } from '../core/errors.js';
 import { SeededRng } from '../core/rng.js';
 import { VirtualClock } from '../core/virtual-clock.js';
@@ -16,6 +19,9 @@ import type { EngineProfile, EngineRequestResult } from '../engine-model/types.j
 import type { RoutingRequest } from '../framework/routing.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 import { Router, type RoutingProfileSpec } from '../router/router.js';
+import { PoolScheduler, type SchedulerOptions } from '../scheduler/pool-scheduler.js';
+import { OutputLengthPredictor, type PredictorFeatures } from '../scheduler/predictor.js';
+import { type DropReason, PRIORITY_CLASSES, type PriorityClass, type QueueItem } from '../scheduler/types.js';
 import { engineBlockHashes, routingBlockHashes } from '../traces/block-hashes.js';
 import type { TraceRecord } from '../traces/record.js';
 import { LogHistogram, type Percentiles } from './log-histogram.js';
@@ -40,6 +46,8 @@ export interface SimPoolSpec {
   readonly endpoints: readonly SimEndpointSpec[];
   /** This pool's routing profile; default {@link SimOptions.routing}. */
   readonly routing?: RoutingProfileSpec;
+  /** This pool's admission queue; default {@link SimOptions.scheduling}. */
+  readonly scheduling?: SimSchedulingOptions;
 }
 
 export interface SimOptions {
@@ -60,6 +68,25 @@ export interface SimOptions {
   };
   /** How often the fleet's state (queues, running batches) is sampled for the report (ms; default 1000). */
   readonly sampleIntervalMs?: number;
+  /**
+   * The gateway's admission queue, one per pool (absent: none, as before scheduling existed — a
+   * request no endpoint can take is rejected with `no_endpoint`). Give endpoints a finite
+   * `maxConcurrency` so that requests wait in the gateway rather than in the engines.
+   */
+  readonly scheduling?: SimSchedulingOptions;
+}
+
+/** The gateway's scheduling options (as in its config), plus what only a simulation can choose. */
+export interface SimSchedulingOptions extends SchedulerOptions {
+  /** `edf`: a request's TTFT deadline, ms after its arrival (default: its TTFT SLO limit). */
+  readonly ttftDeadlineMs?: number;
+  /**
+   * `sjf`: rank by the trace's true output length instead of the online predictor's estimate. A
+   * reference for what perfect prediction would give; no gateway can run it.
+   */
+  readonly oracleSizes?: boolean;
+  /** The class of records that carry none (the config's `defaultPriority`; default `normal`). */
+  readonly defaultPriority?: PriorityClass;
 }
 
 /** What the HTML report draws, beyond the summary. */
@@ -77,21 +104,57 @@ export interface RequestRecord {
   readonly input_tokens: number;
   readonly output_tokens: number;
   readonly cached_tokens: number;
+  /** Engine-side: from reaching the engine to its first scheduled step. */
   readonly queue_ms: number;
+  /** Gateway-side: from arrival to being sent to an endpoint (0 without scheduling); for a dropped request, until the drop. */
+  readonly gateway_queue_ms: number;
+  /** Time to first token and end to end are counted from the arrival at the gateway. */
   readonly ttft_ms: number;
   readonly tpot_ms: number;
   readonly e2e_ms: number;
   readonly endpoint: string;
   readonly pool: string;
+  readonly priority: PriorityClass;
+  readonly tenant: string;
   readonly status: 'ok' | 'rejected';
-  /** Why a request was refused: no endpoint could take it, the engine queue was full, or it exceeds the model's context. */
-  readonly reject_reason: 'none' | 'no_endpoint' | 'queue_full' | 'too_long';
+  /**
+   * Why a request was refused: no endpoint could take it (without scheduling), a full queue (the
+   * gateway's, or without scheduling the engine's), it exceeds the model's context, or the gateway
+   * queue dropped it: `shed` for a more urgent newcomer, `wait_timeout` past its max wait,
+   * `deadline` past its EDF deadline.
+   */
+  readonly reject_reason: RejectReason;
   readonly preemptions: number;
   readonly slo_met: boolean;
   /** The routing decision, compactly: its reason, the candidates left after filters, and the prompt tokens the router believed cached on the pick. */
   readonly route: string;
   readonly route_candidates: number;
   readonly predicted_cached_tokens: number;
+}
+
+export type RejectReason = 'none' | 'no_endpoint' | 'too_long' | Exclude<DropReason, 'cancelled'>;
+
+/** Outcomes of one priority class or one tenant. */
+export interface GroupSummary {
+  readonly requests: number;
+  readonly completed: number;
+  /** As {@link SimSummary.slo_attainment}, over this group's requests. */
+  readonly slo_attainment: number;
+  readonly ttft_ms: { readonly p50: number; readonly p99: number };
+  readonly e2e_ms: { readonly p50: number; readonly p99: number };
+  readonly gateway_queue_ms: { readonly p50: number; readonly p99: number };
+}
+
+/** The admission queues' activity (present when any pool has one). */
+export interface QueueSummary {
+  /** The queue order, or the pools' distinct orders joined by `,`. */
+  readonly order: string;
+  /** Requests that had to wait (not started at arrival). */
+  readonly queued: number;
+  /** The longest any pool's queue got. */
+  readonly max_waiting: number;
+  /** Requests the queues dropped, by reason (only reasons that occurred). */
+  readonly dropped_by_reason: Readonly<Record<string, number>>;
 }
 
 export interface SimSummary {
@@ -105,6 +168,13 @@ export interface SimSummary {
   readonly tpot_ms: Percentiles;
   readonly e2e_ms: Percentiles;
   readonly queue_ms: Percentiles;
+  /** Arrival → sent to an endpoint, of requests that were sent (all 0 without scheduling). */
+  readonly gateway_queue_ms: Percentiles;
+  /** The admission queues; null without scheduling. */
+  readonly scheduling: QueueSummary | null;
+  /** Per priority class and per tenant (the first {@link MAX_TENANT_GROUPS} seen; the rest under `(other)`). */
+  readonly by_class: Readonly<Record<string, GroupSummary>>;
+  readonly by_tenant: Readonly<Record<string, GroupSummary>>;
   /** Requests that met the SLO ÷ requests, leaving out those longer than the model's context. */
   readonly slo_attainment: number;
   readonly goodput_rps: number;
@@ -148,6 +218,58 @@ interface SimPool {
   readonly name: string;
   readonly endpoints: readonly SimEndpoint[];
   readonly router: Router;
+  /** The gateway's admission queue and its options; null without scheduling. */
+  scheduler: PoolScheduler | null;
+  readonly sched: SimSchedulingOptions | null;
+  /** VTC: the queue is told the tokens each tenant is served. */
+  readonly fair: boolean;
+  /** SJF's job sizes, learned from this pool's finished requests; null when nothing ranks by them. */
+  readonly predictor: OutputLengthPredictor | null;
+  /** Batch-class requests sent and not finished (the queue keeps headroom free of them). */
+  batchInFlight: number;
+  /** The queue's one expiry timer, and when it fires (+Infinity: none armed). */
+  expiry: TimerHandle | null;
+  expiryAtMs: number;
+}
+
+/** A request from its arrival until it is sent, dropped or refused. */
+interface Pending {
+  readonly id: string;
+  readonly record: TraceRecord;
+  readonly pool: SimPool;
+  readonly arrivalMs: number;
+  readonly priority: PriorityClass;
+  readonly tenant: string;
+  /** What the predictor saw at arrival; it learns from the same features at the finish. */
+  readonly features: PredictorFeatures | null;
+}
+
+/** Tenants broken out in {@link SimSummary.by_tenant}; later ones share one group, so memory stays bounded. */
+export const MAX_TENANT_GROUPS = 64;
+const OTHER_TENANTS = '(other)';
+
+/** Counters and histograms of one class or tenant. */
+class GroupStats {
+  requests = 0;
+  completed = 0;
+  sloMet = 0;
+  tooLong = 0;
+  readonly ttft = new LogHistogram();
+  readonly e2e = new LogHistogram();
+  readonly wait = new LogHistogram();
+
+  summary(): GroupSummary {
+    const judged = this.requests - this.tooLong;
+    const pair = (h: LogHistogram) => ({ p50: h.quantile(0.5), p99: h.quantile(0.99) });
+    return {
+      requests: this.requests,
+      completed: this.completed,
+      slo_attainment: judged > 0 ? this.sloMet / judged : Number.NaN,
+      ttft_ms: pair(this.ttft),
+      e2e_ms: pair(this.e2e),
+      gateway_queue_ms: pair(this.wait),
+    };
+  }
 }
 
 /** One simulation run (use once). */
@@ -162,6 +284,7 @@ export class Simulation {
     tpot: new LogHistogram(),
     e2e: new LogHistogram(),
     queue: new LogHistogram(),
+    gatewayQueue: new LogHistogram(),
   };
   private requests = 0;
   private completed = 0;
@@ -183,6 +306,13 @@ export class Simulation {
   private readonly timeline: Timeline;
   private readonly all: SimEndpoint[] = [];
   private live = true;
+  // Scheduling: requests waiting in a gateway queue (by id), and what the queues did.
+  private readonly pending = new Map<string, Pending>();
+  private queued = 0;
+  private maxWaiting = 0;
+  private readonly droppedBy: Record<string, number> = {};
+  private readonly byClass = new Map<string, GroupStats>();
+  private readonly byTenant = new Map<string, GroupStats>();
 
   constructor(readonly options: SimOptions) {
     if (options.pools.length === 0) throw new Error('a simulation needs at least one pool');
@@ -192,6 +322,7 @@ export class Simulation {
     const registry = builtinRoutingRegistry();
     let slot = 0;
     this.pools = options.pools.map((p) => {
+      const sched = p.scheduling ?? options.scheduling ?? null;
       const endpoints = p.endpoints.map((e) => ({
         slot: slot++,
         spec: e,
@@ -207,7 +338,7 @@ export class Simulation {
       }));
       for (const e of endpoints) if (e.spec.startAtMs !== undefined) e.state.healthy = false;
       this.all.push(...endpoints);
-      const pool = {
+      const pool: SimPool = {
         name: p.name,
         endpoints,
         router: new Router(
@@ -216,11 +347,42 @@ export class Simulation {
           p.endpoints.map((e) => ({ profile: e.profile, weight: 1, labels: {} })),
           rng,
         ),
+        scheduler: null,
+        sched,
+        fair: sched?.order === 'vtc',
+        predictor: sched?.order === 'sjf' && !sched.oracleSizes ? new OutputLengthPredictor() : null,
+        batchInFlight: 0,
+        expiry: null,
+        expiryAtMs: Number.POSITIVE_INFINITY,
       };
+      if (sched !== null) this.schedule(pool, sched);
       for (const m of [p.name, ...(p.aliases ?? [])]) this.byModel.set(m, pool);
       return pool;
     });
     this.timeline = new Timeline(slot);
+  }
+
+  /** Gives `pool` its admission queue, driven through the same hooks the gateway implements. */
+  private schedule(pool: SimPool, sched: SimSchedulingOptions): void {
+    const { ttftDeadlineMs: _deadline, oracleSizes: _oracle, defaultPriority: _class, ...opts } = sched;
+    pool.scheduler = new PoolScheduler(opts, {
+      tryStart: (item) => this.start(this.pending.get(item.id)!, true),
+      load: () => {
+        let inFlight = 0;
+        let limit = 0;
+        for (const e of pool.endpoints) {
+          inFlight += e.state.inFlight;
+          if (e.state.healthy) limit += e.state.maxConcurrency;
+        }
+        return { inFlight, batchInFlight: pool.batchInFlight, limit };
+      },
+      drop: (item, reason) => this.dropped(item, reason),
+    });
+    // A replica that finishes its cold start is capacity freed: waiting requests may go.
+    for (const e of pool.endpoints) {
+      const at = e.spec.startAtMs;
+      if (at !== undefined) this.clock.setTimer(at + e.spec.profile.coldStartMs, () => this.pump(pool));
+    }
   }
 
   /** Time series and distributions for the report (after {@link run}). */
@@ -256,6 +418,7 @@ export class Simulation {
     }
     this.live = false;
     this.clock.runAll();
+    if (this.pending.size > 0) throw new Error(`${this.pending.size} requests never left the gateway queue`);
     return this.summary();
   }
 
@@ -269,6 +432,62 @@ export class Simulation {
     this.requests++;
     this.timeline.at(now - this.firstArrivalMs).arrivals++;
     const pool = (r.model !== undefined ? this.byModel.get(r.model) : undefined) ?? this.pools[0]!;
+    const priority = r.priority ?? pool.sched?.defaultPriority ?? 'normal';
+    const tenant = r.tenant ?? 'default';
+    this.group(this.byClass, priority).requests++;
+    this.group(this.byTenant, tenant).requests++;
+    const s = pool.scheduler;
+    if (s === null) {
+      const p: Pending = { id, record: r, pool, arrivalMs: now, priority, tenant, features: null };
+      if (!this.start(p, false)) this.reject(p, 'none', 'no_endpoint', NO_ROUTE);
+      return;
+    }
+    const promptTokens = Math.max(1, r.inputTokens);
+    const features: PredictorFeatures | null =
+      pool.predictor === null
+        ? null
+        : {
+            promptTokens,
+            maxTokens: null, // traces do not say what the client asked for
+            tenant,
+            model: pool.name,
+            lastUserText: null, // nor what it said
+            sessionId: r.session ?? null,
+          };
+    const sched = pool.sched!;
+    let predicted = 0;
+    if (features !== null) predicted = pool.predictor!.predict(features);
+    else if (sched.order === 'sjf') predicted = Math.max(1, r.outputTokens); // the labelled oracle
+    const deadlineMs =
+      sched.order === 'edf'
+        ? now + (sched.ttftDeadlineMs ?? this.ttftLimitMs(this.referenceProfile(pool), promptTokens))
+        : Number.POSITIVE_INFINITY;
+    this.pending.set(id, { id, record: r, pool, arrivalMs: now, priority, tenant, features });
+    this.enter(now); // waiting in the gateway counts as in the system
+    const item: QueueItem = {
+      id,
+      arrivalMs: now,
+      tenant,
+      priority,
+      promptTokens,
+      predictedOutputTokens: predicted,
+      deadlineMs,
+    };
+    if (s.arrive(item, now) === 'queued') {
+      this.queued++;
+      if (s.waiting > this.maxWaiting) this.maxWaiting = s.waiting;
+      this.armExpiry(pool, s.expire(now));
+    }
+  }
+
+  /**
+   * Routes `p` and sends it to the chosen engine. False when no endpoint can take it now (the
+   * router found every candidate at its gate, or none healthy); true once it has left the gateway,
+   * sent or refused by the engine. `queued`: it entered the system at its arrival (scheduling on).
+   */
+  private start(p: Pending, queued: boolean): boolean {
+    const now = this.clock.now();
+    const { id, record: r, pool } = p;
     const req: RoutingRequest = {
       id,
       pool: pool.name,
@@ -287,9 +506,9 @@ export class Simulation {
       ep = pool.endpoints[router.route(req, views).index]!;
     } catch (err) {
       if (!(err instanceof SwitchyardError)) throw err;
-      this.reject(r, id, pool.name, 'none', 'no_endpoint', NO_ROUTE);
-      return;
+      return false;
     }
+    this.pending.delete(id);
     const route: RouteNote = {
       reason: router.lastReason,
       candidates: router.lastCandidates,
@@ -301,19 +520,21 @@ export class Simulation {
     const blockHashes = engineBlockHashes(r, ep.spec.profile.blockSize);
     if (blockHashes !== undefined) this.hashes = true;
     ep.state.inFlight++;
-    this.enter(now);
+    if (!queued) this.enter(now);
     let first = true;
+    const fair = pool.fair ? pool.scheduler : null;
     const accepted = ep.engine.submit(
       { id, promptTokens, outputTokens, ...(blockHashes ? { blockHashes } : {}) },
       {
-        onTokens: () => {
+        onTokens: (count) => {
+          fair?.onServed(p.tenant, 0, count);
           if (!first) return;
           first = false;
           router.firstToken(id);
         },
         onFinish: (res) => {
           router.finished(id, { ok: true, cachedTokens: res.cachedTokens, outputTokens: res.outputTokens });
-          this.finished(ep, pool.name, res, route);
+          this.finished(p, ep, res, route);
         },
       },
     );
@@ -322,17 +543,27 @@ export class Simulation {
       ep.state.inFlight--;
       this.leave(now);
       const tooLong = promptTokens + outputTokens > ep.spec.profile.maxModelLen;
-      this.reject(r, id, pool.name, ep.spec.name, tooLong ? 'too_long' : 'queue_full', route);
+      this.reject(p, ep.spec.name, tooLong ? 'too_long' : 'queue_full', route);
+      return true;
     }
+    // VTC charges the prompt when the request is admitted, and output tokens as they are produced.
+    fair?.onServed(p.tenant, promptTokens, 0);
+    if (p.priority === 'batch') pool.batchInFlight++;
+    const wait = now - p.arrivalMs;
+    this.hist.gatewayQueue.add(wait);
+    this.group(this.byClass, p.priority).wait.add(wait);
+    this.group(this.byTenant, p.tenant).wait.add(wait);
+    return true;
   }
 
-  private finished(ep: SimEndpoint, pool: string, res: EngineRequestResult, route: RouteNote): void {
+  private finished(p: Pending, ep: SimEndpoint, res: EngineRequestResult, route: RouteNote): void {
     ep.state.inFlight--;
+    if (p.priority === 'batch') p.pool.batchInFlight--;
     ep.served++;
     this.leave(res.finishedMs);
     this.completed++;
-    const ttft = res.firstTokenMs - res.arrivalMs;
-    const e2e = res.finishedMs - res.arrivalMs;
+    const ttft = res.firstTokenMs - p.arrivalMs;
+    const e2e = res.finishedMs - p.arrivalMs;
     const queue = res.firstScheduledMs - res.arrivalMs;
     const tpot =
       res.outputTokens > 1 ? (res.finishedMs - res.firstTokenMs) / (res.outputTokens - 1) : Number.NaN;
@@ -350,18 +581,28 @@ export class Simulation {
     b.cachedTokens += res.cachedTokens;
     const met = this.meetsSlo(ep.spec.profile, res.promptTokens, ttft, tpot);
     if (met) this.sloMet++;
+    for (const g of [this.group(this.byClass, p.priority), this.group(this.byTenant, p.tenant)]) {
+      g.completed++;
+      if (met) g.sloMet++;
+      g.ttft.add(ttft);
+      g.e2e.add(e2e);
+    }
+    if (p.features !== null) p.pool.predictor!.learn(p.features, res.outputTokens);
     this.sink?.({
       id: res.id,
-      arrival_ms: res.arrivalMs,
+      arrival_ms: p.arrivalMs,
       input_tokens: res.promptTokens,
       output_tokens: res.outputTokens,
       cached_tokens: res.cachedTokens,
       queue_ms: queue,
+      gateway_queue_ms: res.arrivalMs - p.arrivalMs,
       ttft_ms: ttft,
       tpot_ms: tpot,
       e2e_ms: e2e,
       endpoint: ep.spec.name,
-      pool,
+      pool: p.pool.name,
+      priority: p.priority,
+      tenant: p.tenant,
       status: 'ok',
       reject_reason: 'none',
       preemptions: res.preemptions,
@@ -370,31 +611,45 @@ export class Simulation {
       route_candidates: route.candidates,
       predicted_cached_tokens: route.cached,
     });
+    this.pump(p.pool);
   }
 
-  private reject(
-    r: TraceRecord,
-    id: string,
-    pool: string,
-    endpoint: string,
-    reason: RequestRecord['reject_reason'],
-    route: RouteNote,
-  ): void {
+  /** The gateway queue let go of a waiting request without running it. */
+  private dropped(item: QueueItem, reason: DropReason): void {
+    if (reason === 'cancelled') throw new Error('the simulator has no clients that go away');
+    const p = this.pending.get(item.id);
+    if (p === undefined) throw new Error(`the queue dropped ${item.id}, which is not waiting`);
+    this.pending.delete(item.id);
+    this.leave(this.clock.now());
+    this.droppedBy[reason] = (this.droppedBy[reason] ?? 0) + 1;
+    this.reject(p, 'none', reason, NO_ROUTE);
+  }
+
+  private reject(p: Pending, endpoint: string, reason: RejectReason, route: RouteNote): void {
+    const now = this.clock.now();
+    const r = p.record;
     this.rejected++;
     this.rejectedBy[reason] = (this.rejectedBy[reason] ?? 0) + 1;
-    this.timeline.at(this.clock.now() - this.firstArrivalMs).rejections++;
+    if (reason === 'too_long') {
+      this.group(this.byClass, p.priority).tooLong++;
+      this.group(this.byTenant, p.tenant).tooLong++;
+    }
+    this.timeline.at(now - this.firstArrivalMs).rejections++;
     this.sink?.({
-      id,
-      arrival_ms: r.arrivalMs,
+      id: p.id,
+      arrival_ms: p.arrivalMs,
       input_tokens: r.inputTokens,
       output_tokens: r.outputTokens,
       cached_tokens: 0,
       queue_ms: Number.NaN,
+      gateway_queue_ms: now - p.arrivalMs,
       ttft_ms: Number.NaN,
       tpot_ms: Number.NaN,
       e2e_ms: Number.NaN,
       endpoint,
-      pool,
+      pool: p.pool.name,
+      priority: p.priority,
+      tenant: p.tenant,
       status: 'rejected',
       reject_reason: reason,
       preemptions: 0,
@@ -405,11 +660,51 @@ export class Simulation {
     });
   }
 
-  private meetsSlo(p: EngineProfile, promptTokens: number, ttft: number, tpot: number): boolean {
+  /** Capacity may have freed: the pool's queue starts what it can. */
+  private pump(pool: SimPool): void {
+    if (pool.scheduler !== null && pool.scheduler.waiting > 0) pool.scheduler.pump(this.clock.now());
+  }
+
+  /** Keeps the pool's one expiry timer at or before the queue's next expiry (a later one re-arms itself). */
+  private armExpiry(pool: SimPool, atMs: number): void {
+    if (!(atMs < pool.expiryAtMs)) return;
+    if (pool.expiry !== null) this.clock.clearTimer(pool.expiry);
+    pool.expiryAtMs = atMs;
+    pool.expiry = this.clock.setTimer(atMs - this.clock.now(), () => {
+      pool.expiry = null;
+      pool.expiryAtMs = Number.POSITIVE_INFINITY;
+      const s = pool.scheduler!;
+      const now = this.clock.now();
+      const next = s.expire(now);
+      if (!(next > now)) throw new Error(`queue expiry at ${now} ms returned ${next}: no progress`);
+      // A dropped item may have been the last non-batch one holding batch work back.
+      s.pump(now);
+      this.armExpiry(pool, next);
+    });
+  }
+
+  private group(map: Map<string, GroupStats>, key: string): GroupStats {
+    let g = map.get(key);
+    if (g !== undefined) return g;
+    if (map === this.byTenant && map.size >= MAX_TENANT_GROUPS) key = OTHER_TENANTS;
+    g = map.get(key) ?? new GroupStats();
+    map.set(key, g);
+    return g;
+  }
+
+  private referenceProfile(pool: SimPool): EngineProfile {
+    return this.slo.referenceProfile ?? pool.endpoints[0]!.spec.profile;
+  }
+
+  /** The TTFT a request of `promptTokens` must meet to count toward the SLO. */
+  private ttftLimitMs(p: EngineProfile, promptTokens: number): number {
     const s = this.slo;
-    const ttftLimit = s.ttftMs ?? (s.ttftScale ?? 5) * idleTtftMs(s.referenceProfile ?? p, promptTokens);
-    if (ttft > ttftLimit) return false;
-    return s.tpotMs === undefined || Number.isNaN(tpot) || tpot <= s.tpotMs;
+    return s.ttftMs ?? (s.ttftScale ?? 5) * idleTtftMs(s.referenceProfile ?? p, promptTokens);
+  }
+
+  private meetsSlo(p: EngineProfile, promptTokens: number, ttft: number, tpot: number): boolean {
+    if (ttft > this.ttftLimitMs(p, promptTokens)) return false;
+    return this.slo.tpotMs === undefined || Number.isNaN(tpot) || tpot <= this.slo.tpotMs;
   }
 
   /** Samples queue lengths and batches into the timeline, every `sampleIntervalMs` while there is work. */
@@ -431,6 +726,8 @@ export class Simulation {
 
   private scrapeAll(): void {
     for (const p of this.pools) for (const e of p.endpoints) this.scrape(e);
+    // A replica seen healthy again is capacity for the queue.
+    for (const p of this.pools) this.pump(p);
   }
 
   private scrape(e: SimEndpoint): void {
@@ -458,6 +755,17 @@ export class Simulation {
     this.inSystemArea += this.inSystem * (now - this.lastChangeMs);
     this.lastChangeMs = now;
     if (now > this.lastEventMs) this.lastEventMs = now;
+  }
+
+  private queueSummary(): QueueSummary | null {
+    const orders = [...new Set(this.pools.flatMap((p) => (p.sched === null ? [] : [p.sched.order])))];
+    if (orders.length === 0) return null;
+    return {
+      order: orders.join(','),
+      queued: this.queued,
+      max_waiting: this.maxWaiting,
+      dropped_by_reason: { ...this.droppedBy },
+    };
   }
 
   private summary(): SimSummary {
@@ -500,6 +808,10 @@ export class Simulation {
       tpot_ms: this.hist.tpot.summary(),
       e2e_ms: this.hist.e2e.summary(),
       queue_ms: this.hist.queue.summary(),
+      gateway_queue_ms: this.hist.gatewayQueue.summary(),
+      scheduling: this.queueSummary(),
+      by_class: groups(this.byClass, PRIORITY_CLASSES),
+      by_tenant: groups(this.byTenant, [...this.byTenant.keys()]),
       // A prompt longer than the model's context is the client's error (the gateway answers 400),
       // not a miss of the service's SLO.
       slo_attainment: this.requests > tooLong ? this.sloMet / (this.requests - tooLong) : Number.NaN,
@@ -519,6 +831,15 @@ export class Simulation {
       cold_starts: coldStarts,
     };
   }
+}
+
+function groups(map: Map<string, GroupStats>, order: readonly string[]): Record<string, GroupSummary> {
+  const out: Record<string, GroupSummary> = {};
+  for (const k of order) {
+    const g = map.get(k);
+    if (g !== undefined) out[k] = g.summary();
+  }
+  return out;
 }
 
 /** TTFT of a prompt alone on an idle replica with a cold cache: its prefill chunks, back to back. */

@@ -2,6 +2,7 @@
  * @module traces/record
  * The one shape every workload source yields, whether a real trace or a synthetic generator.
  */
+import type { PriorityClass } from '../scheduler/types.js';
 
 /** One request of a workload. Times in ms from the start of the workload. */
 export interface TraceRecord {
@@ -20,6 +21,8 @@ export interface TraceRecord {
   readonly session?: string;
   readonly tenant?: string;
   readonly model?: string;
+  /** The request's priority class, as a client would mark it (no shipped trace has one: see traces/transform.ts `tag`); default `normal`. */
+  readonly priority?: PriorityClass;
 }
 
 /** What a loader knows about its source, said before the records. */

@@ -188,11 +188,12 @@ describe('errors that need their own gateway', () => {
     }
   });
 
-  it('429 with Retry-After when the endpoints are at their concurrency limit', async () => {
+  it('429 with Retry-After when the endpoints are at their concurrency limit and nothing may wait', async () => {
     const fake = new FakeUpstream();
     fake.mode = { kind: 'hang' };
     const url = await fake.listen();
     const t = await startGateway({
+      scheduling: { maxQueueLength: 0 },
       pools: { m: { endpoints: [{ name: 'e', kind: 'http', url, maxConcurrency: 1 }] } },
     });
     try {
@@ -203,8 +204,9 @@ describe('errors that need their own gateway', () => {
         await new Promise((r) => setTimeout(r, 5));
       const r = await post(t.origin, '/v1/chat/completions', chat('m'));
       assert.equal(r.status, 429);
-      assert.equal(r.body.error.code, 'SWY_ERR_OVERLOADED');
-      assert.equal(r.headers.get('retry-after'), '1');
+      assert.equal(r.body.error.code, 'SWY_ERR_QUEUE_FULL');
+      assert.equal(r.headers.get('x-switchyard-drop-reason'), 'queue_full');
+      assert.equal(r.headers.get('retry-after'), '30'); // the wait bound: a place frees within it
       await t.close();
       await first;
     } finally {

@@ -1,6 +1,7 @@
 /**
  * A fake OpenAI-compatible upstream for fault tests: a real HTTP server on loopback whose behaviour
- * each test sets (answer, fail with a status, hang, stream). It records every request body it gets.
+ * each test sets (answer, fail with a status, hang, hold until released, stream). It records every
+ * request body it gets, in arrival order.
  */
 import {
   type IncomingHttpHeaders,
@@ -15,6 +16,8 @@ export type FakeMode =
   | { kind: 'json'; body: unknown; status?: number }
   | { kind: 'status'; status: number; body?: string }
   | { kind: 'hang' }
+  /** Answer `body` (200) only when the test calls {@link FakeUpstream.release}. */
+  | { kind: 'held'; body: unknown }
   | { kind: 'stream'; events: string[]; delayMs?: number };
 
 export class FakeUpstream {
@@ -24,6 +27,7 @@ export class FakeUpstream {
   mode: FakeMode = { kind: 'status', status: 500 };
   private readonly server: Server;
   private readonly open = new Set<ServerResponse>();
+  private readonly holding: (() => void)[] = [];
 
   constructor() {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -32,6 +36,18 @@ export class FakeUpstream {
   async listen(): Promise<string> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
+  }
+
+  /** Requests held (mode `held`) and not yet released. */
+  get held(): number {
+    return this.holding.length;
+  }
+
+  /** Answers the `n` oldest held requests (all by default); returns how many were answered. */
+  release(n = this.holding.length): number {
+    const answer = this.holding.splice(0, n);
+    for (const send of answer) send();
+    return answer.length;
   }
 
   async close(): Promise<void> {
@@ -49,6 +65,15 @@ export class FakeUpstream {
     const m = this.mode;
     if (m.kind === 'hang') {
       this.open.add(res);
+      return;
+    }
+    if (m.kind === 'held') {
+      this.open.add(res);
+      this.holding.push(() => {
+        this.open.delete(res);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(m.body));
+      });
       return;
     }
     if (m.kind === 'status') {

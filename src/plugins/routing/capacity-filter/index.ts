@@ -1,15 +1,24 @@
 /**
  * @module plugins/routing/capacity-filter
- * Keeps endpoints with room under their configured concurrency limit.
+ * Keeps endpoints below their capacity gate: in-flight requests under `maxConcurrency`, and, where
+ * configured and metrics were scraped, the engine's waiting queue and KV-cache usage under theirs.
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Filter } from '../../../framework/routing.js';
 
 export const CAPACITY_FILTER = 'capacity-filter';
 
-const hasRoom = (ep: EndpointView): boolean => ep.inFlight < ep.maxConcurrency;
+function hasRoom(ep: EndpointView): boolean {
+  if (ep.inFlight >= ep.maxConcurrency) return false;
+  const gate = ep.info.gate;
+  const m = ep.metrics;
+  // Without a scrape the metric gates cannot be judged; maxConcurrency alone still bounds the endpoint.
+  if (gate === undefined || m === null) return true;
+  if (gate.maxEngineWaiting !== null && m.waiting >= gate.maxEngineWaiting) return false;
+  return gate.maxKvUsage === null || m.kvUsage < gate.maxKvUsage;
+}
 
-/** Drops endpoints whose in-flight count has reached `maxConcurrency`. */
+/** Drops endpoints at their capacity gate (see the module comment). */
 export class CapacityFilter implements Filter {
   readonly type = CAPACITY_FILTER;
   constructor(readonly name: string) {}
