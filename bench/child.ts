@@ -28,3 +28,17 @@ export function runChild<R>(script: string, spec: unknown, nodeFlags: readonly s
     });
   });
 }
+
+/** Runs `tasks` with at most `n` in flight (one child process each), keeping their order in the result. */
+export async function runLimited<T>(tasks: readonly (() => Promise<T>)[], n: number): Promise<T[]> {
+  const out = new Array<T>(tasks.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, n) }, worker));
+  return out;
+}
