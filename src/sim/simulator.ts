@@ -13,6 +13,7 @@ import { SwitchyardError } from '../core/errors.js';
 import { SeededRng } from '../core/rng.js';
 import { VirtualClock } from '../core/virtual-clock.js';
 import { EndpointState } from '../datalayer/endpoint-state.js';
+import type { EndpointGate } from '../framework/endpoint.js';
 import { EngineModel } from '../engine-model/engine-model.js';
 import { prefillPairs, stepTimeMs } from '../engine-model/step-time.js';
 import type { EngineProfile, EngineRequestResult } from '../engine-model/types.js';
@@ -38,6 +39,8 @@ export interface SimEndpointSpec {
    * takes the profile's cold start before it serves. Absent: warm from the start.
    */
   readonly startAtMs?: number;
+  /** Capacity gates from the engine's scraped metrics, as the live config's `maxEngineWaiting` / `maxKvUsage`. */
+  readonly gate?: EndpointGate;
 }
 
 export interface SimPoolSpec {
@@ -326,10 +329,16 @@ export class Simulation {
       const endpoints = p.endpoints.map((e) => ({
         slot: slot++,
         spec: e,
-        state: new EndpointState(e.name, p.name, e.maxConcurrency, this.clock, {
-          failureThreshold: 3,
-          openMs: 10_000,
-        }),
+        // The views carry the replica's profile, as the live gateway's do, so cost-model policies
+        // predict with the engine the replica runs.
+        state: new EndpointState(
+          e.name,
+          p.name,
+          e.maxConcurrency,
+          this.clock,
+          { failureThreshold: 3, openMs: 10_000 },
+          { profile: e.profile, weight: 1, labels: {}, ...(e.gate ? { gate: e.gate } : {}) },
+        ),
         engine: new EngineModel(e.profile, this.clock, {
           maxWaiting: options.maxWaitingPerEngine ?? 4096,
           ...(e.startAtMs !== undefined ? { coldStart: true, startMs: e.startAtMs } : {}),
@@ -344,7 +353,7 @@ export class Simulation {
         router: new Router(
           p.routing ?? options.routing,
           registry,
-          p.endpoints.map((e) => ({ profile: e.profile, weight: 1, labels: {} })),
+          endpoints.map((e) => e.state.info),
           rng,
         ),
         scheduler: null,
