@@ -92,8 +92,24 @@ const SERIAL_BOUNDS: QueueBounds = { maxLength: 100_000, maxWaitMs: 3_600_000 };
 /** Scenarios b and c: the batching fleet. */
 const BATCH_PROFILE = 'qwen2.5-7b-h100';
 const BATCH_REPLICAS = 2;
-/** Per-replica concurrency gates compared: one where the gate binds near the SLO capacity, and the gateway's default. */
-const GATES = [32, 256] as const;
+/** A replica's capacity gate in scenarios b and c. */
+interface Gate {
+  readonly label: string;
+  readonly maxConcurrency: number;
+  /** The engine's waiting queue from its metrics: at or above it the replica takes nothing new. */
+  readonly maxEngineWaiting?: number;
+}
+
+/**
+ * Gates compared: one where the concurrency gate binds near the SLO capacity, the gateway's default
+ * (which never binds: the engines queue everything), and that default plus a gate on the engine's
+ * own waiting queue, so work waits in the gateway, where priorities and fairness apply.
+ */
+const GATES: readonly Gate[] = [
+  { label: '32', maxConcurrency: 32 },
+  { label: '256', maxConcurrency: 256 },
+  { label: '256, engine waiting < 1', maxConcurrency: 256, maxEngineWaiting: 1 },
+];
 const INTERACTIVE = { startS: 0, endS: 1200 };
 /** Scenario b: shares of C (interactive + batch = 1.2). */
 const INTERACTIVE_SHARE = 0.8;
@@ -349,6 +365,7 @@ async function serial(job: Extract<Job, { kind: 'serial' }>): Promise<SerialResu
 // ------------------------------------------------------------------------------------------ b, c. batching fleet
 
 function batchFleet(
+  /** Index into GATES. */
   gate: number,
   order: SimSchedulingOptions['order'],
   bounds: QueueBounds,
@@ -362,7 +379,10 @@ function batchFleet(
         endpoints: Array.from({ length: BATCH_REPLICAS }, (_, i) => ({
           name: `r${i}`,
           profile,
-          maxConcurrency: gate,
+          maxConcurrency: GATES[gate]!.maxConcurrency,
+          ...(GATES[gate]!.maxEngineWaiting !== undefined
+            ? { gate: { maxEngineWaiting: GATES[gate]!.maxEngineWaiting!, maxKvUsage: null } }
+            : {}),
         })),
       },
     ],
@@ -543,15 +563,15 @@ function mixedSection(r: Report): string[] {
     '|---:|---:|---|---:|---:|---:|---:|---:|---|---:|',
   ];
   const targets: string[] = [];
-  for (const gate of GATES) {
+  for (const [gate, g] of GATES.entries()) {
     const c = r.capacity[gate]!;
     for (const x of r.mixed[gate]!) {
       out.push(
-        `| ${gate} | ${c.requests_per_s.toFixed(2)} (×${c.rate_scale.toFixed(3)}) | ${x.variant} | ${pct2(x.interactive.slo_attainment)} | ${f0(x.interactive.ttft_ms.p99)} | ${pct(x.batch.completed / x.batch.requests)} | ${f0(x.batch.gateway_queue_ms.p50)} | ${f0(x.batch.e2e_ms.p50)} | ${drops(x.dropped)} | ${x.throughputRps.toFixed(2)} / ${x.offeredRps.toFixed(2)} |`,
+        `| ${g.label} | ${c.requests_per_s.toFixed(2)} (×${c.rate_scale.toFixed(3)}) | ${x.variant} | ${pct2(x.interactive.slo_attainment)} | ${f0(x.interactive.ttft_ms.p99)} | ${pct(x.batch.completed / x.batch.requests)} | ${f0(x.batch.gateway_queue_ms.p50)} | ${f0(x.batch.e2e_ms.p50)} | ${drops(x.dropped)} | ${x.throughputRps.toFixed(2)} / ${x.offeredRps.toFixed(2)} |`,
       );
       if (x.variant.startsWith('priority'))
         targets.push(
-          `- gate ${gate}, ${x.variant}: interactive SLO attainment ${pct2(x.interactive.slo_attainment)} (target ≥ 99 %: ${mark(x.interactive.slo_attainment >= 0.99)}); batch completed ${pct(x.batch.completed / x.batch.requests)}`,
+          `- gate ${g.label}, ${x.variant}: interactive SLO attainment ${pct2(x.interactive.slo_attainment)} (target ≥ 99 %: ${mark(x.interactive.slo_attainment >= 0.99)}); batch completed ${pct(x.batch.completed / x.batch.requests)}`,
         );
     }
   }
@@ -566,17 +586,17 @@ function tenantSection(r: Report): string[] {
     '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   const targets: string[] = [];
-  for (const gate of GATES) {
+  for (const [gate, g] of GATES.entries()) {
     const rows = r.tenants[gate]!;
     const alone = rows.find((x) => x.mode === 'B alone')!;
     for (const x of rows) {
       const ratio = x.b.ttft_ms.p99 / alone.b.ttft_ms.p99;
       out.push(
-        `| ${gate} | ${x.maxLength} | ${x.mode} | ${pct(x.b.completed / x.b.requests)} | ${pct2(x.b.slo_attainment)} | ${f0(x.b.ttft_ms.p50)} | ${f0(x.b.ttft_ms.p99)} | ${x.mode === 'B alone' ? '1' : ratio.toFixed(2)} | ${f0(x.b.gateway_queue_ms.p50)} / ${f0(x.b.gateway_queue_ms.p99)} | ${x.a === null ? '—' : pct(x.a.completed / x.a.requests)} | ${x.a === null ? '—' : x.aThroughputRps.toFixed(2)} | ${x.throughputRps.toFixed(2)} | ${drops(x.dropped)} |`,
+        `| ${g.label} | ${x.maxLength} | ${x.mode} | ${pct(x.b.completed / x.b.requests)} | ${pct2(x.b.slo_attainment)} | ${f0(x.b.ttft_ms.p50)} | ${f0(x.b.ttft_ms.p99)} | ${x.mode === 'B alone' ? '1' : ratio.toFixed(2)} | ${f0(x.b.gateway_queue_ms.p50)} / ${f0(x.b.gateway_queue_ms.p99)} | ${x.a === null ? '—' : pct(x.a.completed / x.a.requests)} | ${x.a === null ? '—' : x.aThroughputRps.toFixed(2)} | ${x.throughputRps.toFixed(2)} | ${drops(x.dropped)} |`,
       );
       if (x.mode === 'vtc')
         targets.push(
-          `- gate ${gate}, ${x.maxLength} places, VTC: B's p99 TTFT ${ratio.toFixed(2)}× alone (target ≤ 1.5×: ${mark(ratio <= 1.5)}); B completed ${pct(x.b.completed / x.b.requests)}; total throughput ${x.throughputRps.toFixed(2)} req/s vs ${rows.find((y) => y.mode === 'fcfs' && y.maxLength === x.maxLength)!.throughputRps.toFixed(2)} under FCFS (work-conserving)`,
+          `- gate ${g.label}, ${x.maxLength} places, VTC: B's p99 TTFT ${ratio.toFixed(2)}× alone (target ≤ 1.5×: ${mark(ratio <= 1.5)}); B completed ${pct(x.b.completed / x.b.requests)}; total throughput ${x.throughputRps.toFixed(2)} req/s vs ${rows.find((y) => y.mode === 'fcfs' && y.maxLength === x.maxLength)!.throughputRps.toFixed(2)} under FCFS (work-conserving)`,
         );
     }
   }
@@ -629,7 +649,7 @@ async function main(): Promise<void> {
   const first = await runLimited<unknown>(
     [
       ...SERIAL.map((_, trace) => child<Calibration>({ kind: 'calibrate', trace })),
-      ...GATES.map((gate) => child<CapacityResult>({ kind: 'capacity', gate })),
+      ...GATES.map((_, gate) => child<CapacityResult>({ kind: 'capacity', gate })),
       ...PREDICTOR_TRACES.map((_, trace) => child<PredictorResult>({ kind: 'predictor', trace })),
     ],
     CFG.jobs,
@@ -639,8 +659,8 @@ async function main(): Promise<void> {
   const predictorResults = first.slice(SERIAL.length + GATES.length) as PredictorResult[];
   const capacity: Record<number, CapacityResult> = {};
   GATES.forEach((g, i) => {
-    capacity[g] = capacities[i]!;
-    log(`gate ${g}: SLO capacity ${capacities[i]!.requests_per_s.toFixed(2)} req/s`);
+    capacity[i] = capacities[i]!;
+    log(`gate ${g.label}: SLO capacity ${capacities[i]!.requests_per_s.toFixed(2)} req/s`);
   });
   const rateScales = calibrations.map(
     (c, i) => (SERIAL_RHO * SERIAL[i]!.replicas) / (c.ratePerS * (c.meanServiceMs / 1000)),
@@ -663,12 +683,12 @@ async function main(): Promise<void> {
       }),
     ),
   );
-  const mixedJobs = GATES.flatMap((gate) =>
+  const mixedJobs = GATES.flatMap((_, gate) =>
     MIXED_VARIANTS.map((variant) =>
       child<MixedResult>({ kind: 'mixed', gate, capacityScale: capacity[gate]!.rate_scale, variant }),
     ),
   );
-  const tenantJobs = GATES.flatMap((gate) =>
+  const tenantJobs = GATES.flatMap((_, gate) =>
     tenantModes.map((m) =>
       child<TenantResult>({ kind: 'tenants', gate, capacityRps: capacity[gate]!.requests_per_s, ...m }),
     ),
@@ -686,10 +706,10 @@ async function main(): Promise<void> {
     })),
     capacity,
     mixed: Object.fromEntries(
-      GATES.map((g, i) => [g, mixedRuns.slice(i * MIXED_VARIANTS.length, (i + 1) * MIXED_VARIANTS.length)]),
+      GATES.map((_, i) => [i, mixedRuns.slice(i * MIXED_VARIANTS.length, (i + 1) * MIXED_VARIANTS.length)]),
     ),
     tenants: Object.fromEntries(
-      GATES.map((g, i) => [g, tenantRuns.slice(i * tenantModes.length, (i + 1) * tenantModes.length)]),
+      GATES.map((_, i) => [i, tenantRuns.slice(i * tenantModes.length, (i + 1) * tenantModes.length)]),
     ),
     predictor: predictorResults,
   };

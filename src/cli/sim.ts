@@ -355,6 +355,14 @@ function fleet(
                 name: ep.name,
                 profile: getProfile(ep.profile),
                 maxConcurrency: concurrency ?? ep.maxConcurrency,
+                ...(ep.maxEngineWaiting !== undefined || ep.maxKvUsage !== undefined
+                  ? {
+                      gate: {
+                        maxEngineWaiting: ep.maxEngineWaiting ?? null,
+                        maxKvUsage: ep.maxKvUsage ?? null,
+                      },
+                    }
+                  : {}),
               },
             ]
           : [],

@@ -413,6 +413,8 @@ export class Simulation {
     if (this.scrapeMs > 0) {
       const scrape = (): void => {
         this.scrapeAll();
+        // Fresh metrics may open a metric gate, so queues are re-checked, as the gateway does.
+        for (const p of this.pools) this.pump(p);
         if (this.live || this.inSystem > 0) this.clock.setTimer(this.scrapeMs, scrape);
       };
       this.clock.setTimer(0, scrape);

@@ -260,3 +260,41 @@ describe('simulator: gateway queue', () => {
     assert.equal(summary.gateway_queue_ms.max, 0);
   });
 });
+
+describe('simulator: metric capacity gates', () => {
+  const gated = (maxEngineWaiting: number | null): SimOptions => ({
+    pools: [
+      {
+        name: 'm',
+        endpoints: [
+          {
+            name: 'e0',
+            profile: toy,
+            maxConcurrency: 10,
+            ...(maxEngineWaiting === null ? {} : { gate: { maxEngineWaiting, maxKvUsage: null } }),
+          },
+        ],
+      },
+    ],
+    routing: ROUTING_PRESETS['least-outstanding']!,
+    scheduling: { order: 'fcfs', bounds: NO_BOUNDS },
+  });
+
+  it('an engine with a request waiting takes nothing new: the next one waits in the gateway', async () => {
+    // Three requests at once. An idle engine starts the first at once (running); the second waits
+    // for the engine's next step (engine waiting = 1). Ungated, the third joins it there. Gated at
+    // one waiting request, the third waits in the gateway until capacity is re-checked: the first
+    // finish (no periodic scrape here), when the engine's queue is empty again.
+    const three = [req(0, 5), req(0, 5), req(0, 5)];
+    const free = await run(gated(null), three);
+    assert.deepEqual(
+      free.out.map((r) => r.gateway_queue_ms),
+      [0, 0, 0],
+    );
+    const { byId } = await run(gated(1), three);
+    assert.equal(byId.get('r0')!.gateway_queue_ms, 0);
+    assert.equal(byId.get('r1')!.gateway_queue_ms, 0);
+    const firstFinish = Math.min(byId.get('r0')!.e2e_ms, byId.get('r1')!.e2e_ms);
+    close(byId.get('r2')!.gateway_queue_ms, firstFinish, 'r2 starts at the first finish');
+  });
+});
