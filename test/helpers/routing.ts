@@ -48,7 +48,8 @@ export function request(over: Partial<RoutingRequest> & { excludedIds?: string[]
   };
 }
 
-const IDLE: EndpointLoad = {
+/** An endpoint with nothing routed to it. */
+export const IDLE: EndpointLoad = {
   requests: 0,
   prefilling: 0,
   prefillTokens: 0,

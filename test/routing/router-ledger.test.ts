@@ -7,22 +7,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PLAIN_ENDPOINT, type EndpointView } from '../../src/framework/endpoint.js';
-import type { EndpointLoad, RoutingOutcome } from '../../src/framework/routing.js';
+import type { RoutingOutcome } from '../../src/framework/routing.js';
 import { builtinRoutingRegistry } from '../../src/plugins/routing/register.js';
 import { ROUTING_PRESETS } from '../../src/router/presets.js';
 import { type DecisionRecord, Router, type RoutingProfileSpec } from '../../src/router/router.js';
-import { request, view } from '../helpers/routing.js';
+import { IDLE, request, view } from '../helpers/routing.js';
 
 const reg = builtinRoutingRegistry();
 const infos = (n: number) => Array.from({ length: n }, () => PLAIN_ENDPOINT);
-const IDLE: EndpointLoad = {
-  requests: 0,
-  prefilling: 0,
-  prefillTokens: 0,
-  prefillPairs: 0,
-  kvTokens: 0,
-  decodeTokens: 0,
-};
 const ok = (outputTokens: number | null = null, cachedTokens: number | null = null): RoutingOutcome => ({
   ok: true,
   cachedTokens,
