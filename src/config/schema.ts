@@ -131,6 +131,12 @@ const schedulingKeys = {
   perClass: z.partialRecord(priorityClassSchema, classBoundsSchema),
   /** Share of the pool's concurrency kept free of batch work. */
   batchHeadroom: z.number().min(0).max(1),
+  /**
+   * Batch work starts only while no prompt is being prefilled in the pool (its prefill would share
+   * engine steps with interactive prefills and delay their first tokens). A non-streamed request
+   * counts as prefilling until it finishes: the gateway sees no first token for it.
+   */
+  batchOnlyWithoutPrefill: z.boolean(),
   /** `priority`: a waiting request gains one class of urgency per this many ms. */
   agingMs: positiveInt,
   /** `edf`: a request's deadline is its arrival plus this. */
@@ -150,6 +156,7 @@ const schedulingSchema = z
     maxWaitMs: schedulingKeys.maxWaitMs.default(30_000),
     perClass: schedulingKeys.perClass.default({}).transform((pc) => mergeClassBounds(DEFAULT_PER_CLASS, pc)),
     batchHeadroom: schedulingKeys.batchHeadroom.default(0.25),
+    batchOnlyWithoutPrefill: schedulingKeys.batchOnlyWithoutPrefill.default(true),
     agingMs: schedulingKeys.agingMs.default(30_000),
     ttftDeadlineMs: schedulingKeys.ttftDeadlineMs.default(10_000),
     dropLate: schedulingKeys.dropLate.default(true),
@@ -164,6 +171,7 @@ const poolSchedulingSchema = z.strictObject({
   maxWaitMs: schedulingKeys.maxWaitMs.optional(),
   perClass: schedulingKeys.perClass.optional(),
   batchHeadroom: schedulingKeys.batchHeadroom.optional(),
+  batchOnlyWithoutPrefill: schedulingKeys.batchOnlyWithoutPrefill.optional(),
   agingMs: schedulingKeys.agingMs.optional(),
   ttftDeadlineMs: schedulingKeys.ttftDeadlineMs.optional(),
   dropLate: schedulingKeys.dropLate.optional(),

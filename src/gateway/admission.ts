@@ -22,7 +22,7 @@ import type { EndpointView } from '../framework/endpoint.js';
 import type { RoutingRequest } from '../framework/routing.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
 import type { DecisionRecord, Router } from '../router/router.js';
-import { PoolScheduler, type SchedulerOptions } from '../scheduler/pool-scheduler.js';
+import { PoolScheduler, type SchedulerOptions, batchFits } from '../scheduler/pool-scheduler.js';
 import { OutputLengthPredictor, type PredictorFeatures } from '../scheduler/predictor.js';
 import { type DropReason, PRIORITY_CLASSES, type PriorityClass, type QueueItem } from '../scheduler/types.js';
 import { asSwitchyardError } from './errors.js';
@@ -105,6 +105,7 @@ export class PoolAdmission {
   private readonly waitSeconds: Readonly<Record<PriorityClass, HistogramChild>>;
   private readonly deadlineMs: number;
   private readonly batchHeadroom: number;
+  private readonly batchWithoutPrefill: boolean;
   private batchInFlight = 0;
   private timer: TimerHandle | null = null;
   private timerAtMs = Number.POSITIVE_INFINITY;
@@ -130,6 +131,7 @@ export class PoolAdmission {
     this.defaultPriority = cfg.defaultPriority;
     this.deadlineMs = cfg.ttftDeadlineMs;
     this.batchHeadroom = cfg.batchHeadroom;
+    this.batchWithoutPrefill = cfg.batchOnlyWithoutPrefill;
     const model = targets.name;
     this.waitSeconds = Object.fromEntries(
       PRIORITY_CLASSES.map((c) => [c, metrics.queueWait.labels({ model, class: c })]),
@@ -307,10 +309,9 @@ export class PoolAdmission {
   private startNow(req: AdmissionRequest): Slot {
     if (this.waiters.size > 0) throw saturated(this.name, 'requests are waiting for it');
     if (req.priority === 'batch') {
-      // The scheduler's batch rule (SchedulerOptions.batchHeadroom), for a request it never sees.
-      const { inFlight, limit } = this.load();
-      if (inFlight > 0 && inFlight + 1 > (1 - this.batchHeadroom) * limit + 1e-9)
-        throw saturated(this.name, 'its batch headroom is in use');
+      // The scheduler's batch rule, for a request it never sees.
+      if (!batchFits(this.load(), this.batchHeadroom, this.batchWithoutPrefill))
+        throw saturated(this.name, 'it has no idle capacity for batch work');
     }
     const slot = this.reserve(req, true);
     this.waitSeconds[req.priority].observe(0);
@@ -334,14 +335,18 @@ export class PoolAdmission {
     return new Slot(this, engine, router, router.lastReason, batch);
   }
 
-  private load(): { inFlight: number; batchInFlight: number; limit: number } {
+  private load(): { inFlight: number; batchInFlight: number; limit: number; prefilling: number } {
     let inFlight = 0;
     let limit = 0;
-    for (const e of this.targets.engines) {
+    let prefilling = 0;
+    const { engines, router } = this.targets;
+    for (let i = 0; i < engines.length; i++) {
+      const e = engines[i]!;
       inFlight += e.state.inFlight;
       if (usableEndpoint(e)) limit += e.state.maxConcurrency;
+      prefilling += router.load(i).prefilling;
     }
-    return { inFlight, batchInFlight: this.batchInFlight, limit };
+    return { inFlight, batchInFlight: this.batchInFlight, limit, prefilling };
   }
 
   private dropped(item: QueueItem, reason: DropReason, retryAfterS: number): void {
@@ -421,6 +426,7 @@ export function schedulerOptions(cfg: SchedulingConfig): SchedulerOptions {
       perClass,
     },
     batchHeadroom: cfg.batchHeadroom,
+    batchOnlyWithoutPrefill: cfg.batchOnlyWithoutPrefill,
     agingMs: cfg.agingMs,
     dropLate: cfg.dropLate,
     tenantWeights: cfg.tenantWeights,

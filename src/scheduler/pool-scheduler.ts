@@ -24,8 +24,11 @@ import type { DropReason, QueueBounds, QueueItem } from './types.js';
 export interface SchedulerHooks {
   /** Try to start `item` now (route it and send it). False when no endpoint can take it: every candidate is at its capacity gate. */
   tryStart(item: QueueItem): boolean;
-  /** The pool's requests in flight (all, and batch ones) and its total concurrency limit (Σ endpoints' gate), for batch headroom. */
-  load(): { inFlight: number; batchInFlight: number; limit: number };
+  /**
+   * The pool's requests in flight (all, and batch ones), its total concurrency limit (Σ endpoints'
+   * gate), and how many of its requests are still prefilling (no first token yet), for the batch rules.
+   */
+  load(): { inFlight: number; batchInFlight: number; limit: number; prefilling: number };
   /** The item left the queue without running; the caller answers 429 (or 503 when the pool has no usable endpoint) with Retry-After `retryAfterS`. */
   drop(item: QueueItem, reason: DropReason, retryAfterS: number): void;
 }
@@ -35,6 +38,13 @@ export interface SchedulerOptions {
   readonly bounds: QueueBounds;
   /** Share of the pool's limit kept free of batch work (default 0.25): batch starts only while (inFlight + 1) ≤ (1 − batchHeadroom) × limit and no non-batch item waits. */
   readonly batchHeadroom?: number;
+  /**
+   * Batch starts only while no prompt is being prefilled anywhere in the pool (default true). A
+   * batch prompt's prefill chunks share engine steps with whatever else is prefilling there, and
+   * an interactive prompt's first token waits for those steps: idle capacity is capacity with no
+   * prefill in progress, not merely free slots.
+   */
+  readonly batchOnlyWithoutPrefill?: boolean;
   /** priority order: a waiting item gains one class of urgency per agingMs (default 30000) so low classes cannot starve. */
   readonly agingMs?: number;
   /** edf: drop items whose deadline has passed instead of running them late (default true). */
@@ -57,6 +67,7 @@ const EPSILON = 1e-9;
 export class PoolScheduler {
   private readonly queue: AdmissionQueue;
   private readonly batchShare: number;
+  private readonly batchWithoutPrefill: boolean;
   private pumping = false;
   private pumpAgain = false;
 
@@ -67,6 +78,7 @@ export class PoolScheduler {
     const headroom = opts.batchHeadroom ?? 0.25;
     assert(headroom >= 0 && headroom <= 1, `batchHeadroom must be within [0, 1], got ${headroom}`);
     this.batchShare = 1 - headroom;
+    this.batchWithoutPrefill = opts.batchOnlyWithoutPrefill ?? true;
     this.queue = new AdmissionQueue(
       () => createOrder(opts.order, opts),
       opts.bounds,
@@ -160,12 +172,26 @@ export class PoolScheduler {
   }
 
   /**
-   * Whether one more batch request fits: (inFlight + 1) ≤ (1 − batchHeadroom) × limit, or the pool
-   * is idle — without that exception a pool whose limit is below 1 / (1 − headroom), such as a
+   * Whether one more batch request fits: no prefill in progress (unless disabled) and
+   * (inFlight + 1) ≤ (1 − batchHeadroom) × limit, or the pool is idle — without that exception a pool whose limit is below 1 / (1 − headroom), such as a
    * serial backend with a gate of one, would never run batch work at all.
    */
   private batchFits(): boolean {
-    const { inFlight, limit } = this.hooks.load();
-    return inFlight === 0 || inFlight + 1 <= this.batchShare * limit + EPSILON;
+    return batchFits(this.hooks.load(), 1 - this.batchShare, this.batchWithoutPrefill);
   }
+}
+
+/**
+ * The batch rule: one more batch request may start when the pool is idle, or when no prompt is being
+ * prefilled in it (with `withoutPrefill`) and (inFlight + 1) ≤ (1 − headroom) × limit. Exported so a
+ * caller that starts a batch request without queueing it applies the same rule.
+ */
+export function batchFits(
+  load: { readonly inFlight: number; readonly limit: number; readonly prefilling: number },
+  headroom: number,
+  withoutPrefill: boolean,
+): boolean {
+  if (load.inFlight === 0) return true;
+  if (withoutPrefill && load.prefilling > 0) return false;
+  return load.inFlight + 1 <= (1 - headroom) * load.limit + EPSILON;
 }

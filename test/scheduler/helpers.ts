@@ -43,8 +43,16 @@ export class FakePool implements SchedulerHooks {
     return true;
   }
 
-  load(): { inFlight: number; batchInFlight: number; limit: number } {
-    return { inFlight: this.inFlight, batchInFlight: this.batchInFlight, limit: this.limit };
+  /** Requests still prefilling (the batch rule waits for none). */
+  prefilling = 0;
+
+  load(): { inFlight: number; batchInFlight: number; limit: number; prefilling: number } {
+    return {
+      inFlight: this.inFlight,
+      batchInFlight: this.batchInFlight,
+      limit: this.limit,
+      prefilling: this.prefilling,
+    };
   }
 
   drop(item: QueueItem, reason: DropReason, retryAfterS: number): void {

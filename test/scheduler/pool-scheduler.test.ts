@@ -93,6 +93,22 @@ describe('PoolScheduler', () => {
     assert.equal(s.arrive(item('n1'), 3), 'started'); // interactive traffic may use the headroom
   });
 
+  it('starts batch work only while nothing is prefilling in the pool, unless told otherwise', () => {
+    const { pool, s } = setup(4);
+    s.arrive(item('i1'), 0);
+    pool.prefilling = 1; // i1 has not produced its first token yet
+    assert.equal(s.arrive(item('b1', { priority: 'batch' }), 1), 'queued');
+    s.pump(2);
+    assert.deepEqual(pool.started, ['i1']);
+    pool.prefilling = 0; // i1 is decoding now: the pool has idle prefill capacity
+    s.pump(3);
+    assert.deepEqual(pool.started, ['i1', 'b1']);
+    const open = setup(4, { batchOnlyWithoutPrefill: false });
+    open.s.arrive(item('i1'), 0);
+    open.pool.prefilling = 1;
+    assert.equal(open.s.arrive(item('b1', { priority: 'batch' }), 1), 'started');
+  });
+
   it('starts batch work on an idle pool even when the headroom rounds its share to nothing', () => {
     const { pool, s } = setup(1); // (1 − 0.25) × 1 = 0.75 slots
     assert.equal(s.arrive(item('b1', { priority: 'batch' }), 0), 'started');
@@ -205,7 +221,7 @@ describe('PoolScheduler', () => {
           s.pump(1);
           return false;
         },
-        load: () => ({ inFlight: 0, batchInFlight: 0, limit: 0 }),
+        load: () => ({ inFlight: 0, batchInFlight: 0, limit: 0, prefilling: 0 }),
         drop: () => {},
       },
     );

@@ -171,14 +171,18 @@ describe('simulator: gateway queue', () => {
   });
 
   it('batch starts only within its headroom of the pool’s concurrency', async () => {
-    // Limit 4, headroom 0.5: a batch request starts only while at most one request is in flight.
+    // Limit 4, headroom 0.5 (the prefill rule off): a batch request starts only while at most one
+    // request is in flight.
     const records = [
       req(0, 100, { priority: 'batch' }),
       req(0, 100, { priority: 'batch' }),
       req(0, 100, { priority: 'batch' }),
       req(0, 100),
     ];
-    const { byId } = await run(options(4, { order: 'priority', batchHeadroom: 0.5 }), records);
+    const { byId } = await run(
+      options(4, { order: 'priority', batchHeadroom: 0.5, batchOnlyWithoutPrefill: false }),
+      records,
+    );
     assert.equal(byId.get('r0')!.gateway_queue_ms, 0);
     assert.equal(byId.get('r1')!.gateway_queue_ms, 0);
     assert.equal(byId.get('r3')!.gateway_queue_ms, 0, 'interactive uses the headroom');
