@@ -3,10 +3,8 @@
  * The per-request state, typed (not a bag): identity, the runtime version it runs under, timings,
  * usage, and the exactly-once finish that records metrics and releases admission.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
-import type { PriorityClass } from '../scheduler/types.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
 import type { GatewayRuntime } from './runtime.js';
 import type { Usage } from './sse.js';
@@ -18,12 +16,6 @@ export class RequestContext {
   /** Endpoint of the last attempt; `none` if never routed. */
   endpoint = 'none';
   usage: Usage | null = null;
-  /** The client's request headers (routing signals: session, tenant). */
-  headers: IncomingHttpHeaders = {};
-  /** The client's `x-switchyard-priority`; null: the pool's `defaultPriority` applies. */
-  priority: PriorityClass | null = null;
-  /** The tenant (`x-switchyard-tenant` until API keys carry it); null when the request names none. */
-  tenant: string | null = null;
   /** Aborted when the client goes away; cancels the upstream request. */
   readonly abort = new AbortController();
   private readonly startMs: number;

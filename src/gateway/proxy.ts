@@ -17,7 +17,7 @@ import { failedCheck, wantsJson } from '../tiers/cascade.js';
 import type { CascadePlan, TierAlias, TierPlan } from '../tiers/plan.js';
 import type { PredictorFeatures } from '../scheduler/predictor.js';
 import { PRIORITY_CLASSES, type PriorityClass } from '../scheduler/types.js';
-import { TENANT_HEADER, TierSignals } from '../tiers/signals.js';
+import { TierSignals } from '../tiers/signals.js';
 import { type AdmissionRequest, DROP_REASON_HEADER, type Slot, dropReasonOf } from './admission.js';
 import type { RequestContext } from './context.js';
 import { asSwitchyardError, writeError } from './errors.js';
@@ -64,6 +64,22 @@ interface JsonAnswer {
   readonly body: Buffer;
 }
 
+/** A validated request and what routing, tiers and the queue read from it, each computed once. */
+interface Inference {
+  readonly op: Operation;
+  readonly body: InferenceBody;
+  readonly raw: Buffer;
+  /** Prompt size, last user text, PII, headers (for tier rules and the length predictor). */
+  readonly signals: TierSignals;
+  /** Chained hashes of the prompt's blocks (the prefix signal); empty for embeddings. */
+  readonly prefixHashes: readonly number[];
+  readonly sessionId: string | null;
+  /** The tenant the request names (`x-switchyard-tenant` until API keys carry it), or null. */
+  readonly tenant: string | null;
+  /** The client's `x-switchyard-priority`; null: the pool's `defaultPriority` applies. */
+  readonly priority: PriorityClass | null;
+}
+
 /** Where {@link relayJson} leaves a successful answer instead of sending it. */
 interface AnswerHold {
   answer: JsonAnswer | null;
@@ -79,12 +95,10 @@ export async function handleInference(
   try {
     const raw = await readBody(req, ctx.runtime.config.server.maxBodyBytes);
     const body = validateBody(op, parseJson(raw));
-    ctx.headers = req.headers;
-    ctx.priority = priorityOf(req.headers);
-    ctx.tenant = tenantOf(req.headers);
+    const priority = priorityOf(req.headers);
     const tier = ctx.runtime.tiers.get(body.model);
     if (tier !== undefined) {
-      await serveTier(op, body, raw, tier, res, ctx);
+      await serveTier(inference(op, body, raw, req.headers, priority), tier, res, ctx);
       return;
     }
     const pool = ctx.runtime.byModel.get(body.model);
@@ -95,7 +109,7 @@ export async function handleInference(
     }
     ctx.model = pool.name;
     res.setHeader(POOL_HEADER, pool.name);
-    await proxy(op, body, raw, pool, res, ctx);
+    await proxy(inference(op, body, raw, req.headers, priority), pool, res, ctx);
   } catch (err) {
     const e = asSwitchyardError(err);
     if (e.code === 'SWY_ERR_INTERNAL') ctx.log.error({ err, requestId: ctx.id }, 'internal error');
@@ -105,31 +119,53 @@ export async function handleInference(
   }
 }
 
+/** Reads the request's signals once: a tier's fallback pools and a cascade reuse them. */
+function inference(
+  op: Operation,
+  body: InferenceBody,
+  raw: Buffer,
+  headers: IncomingHttpHeaders,
+  priority: PriorityClass | null,
+): Inference {
+  const signals = new TierSignals(body, headers, estimatePromptTokens(op, body));
+  const session = signals.header('x-switchyard-session') ?? signals.header('x-session-id');
+  const tenant = signals.tenant;
+  return {
+    op,
+    body,
+    raw,
+    signals,
+    // Embeddings reuse no KV cache: no prefix signal for them.
+    prefixHashes: op === 'embeddings' ? [] : promptBlockHashes(renderPrompt(body)),
+    sessionId: session !== undefined && session.length > 0 ? session : null,
+    tenant: tenant !== undefined && tenant.length > 0 ? tenant : null,
+    priority,
+  };
+}
+
 /**
  * A tier alias: decide the plan, try its pools in order, and check a cascade's answer before the
  * client sees it. Throws (like {@link proxy}) when no pool could answer.
  */
 async function serveTier(
-  op: Operation,
-  body: InferenceBody,
-  raw: Buffer,
+  inf: Inference,
   tier: TierAlias,
   res: ServerResponse,
   ctx: RequestContext,
 ): Promise<void> {
-  const plan = tier.plan(new TierSignals(body, ctx.headers, estimatePromptTokens(op, body)));
+  const plan = tier.plan(inf.signals);
   ctx.onTierDecision(tier.name, plan.pools[0]!, plan.rule);
   res.setHeader(TIER_RULE_HEADER, plan.rule);
   // A streamed answer is on the wire before it could be checked, so only buffered chat answers cascade.
-  const cascade = op === 'chat' && body.stream !== true ? plan.cascade : null;
+  const cascade = inf.op === 'chat' && inf.body.stream !== true ? plan.cascade : null;
   const hold: AnswerHold | null = cascade === null ? null : { answer: null };
-  const failure = await tryPools(op, body, raw, plan.pools, tier.name, res, ctx, cascade?.from, hold);
+  const failure = await tryPools(inf, plan.pools, tier.name, res, ctx, cascade?.from, hold);
   if (failure !== null) throw plan.localOnly ? localPoolsUnavailable(plan, failure) : failure;
   const held = hold?.answer ?? null;
   if (cascade === null || held === null) return; // answered already, by a pool the cascade does not check
-  const check = failedCheck(cascade.checks, parseAnswer(held.body), wantsJson(body));
+  const check = failedCheck(cascade.checks, parseAnswer(held.body), wantsJson(inf.body));
   if (check === null) sendAnswer(res, ctx, held);
-  else await escalate(op, body, raw, tier.name, cascade, check, held, res, ctx);
+  else await escalate(inf, tier.name, cascade, check, held, res, ctx);
 }
 
 /**
@@ -140,9 +176,7 @@ async function serveTier(
  * the request is answered (or the client left), else the last pool's error.
  */
 async function tryPools(
-  op: Operation,
-  body: InferenceBody,
-  raw: Buffer,
+  inf: Inference,
   pools: readonly string[],
   alias: string,
   res: ServerResponse,
@@ -160,7 +194,7 @@ async function tryPools(
     // A saturated pool with a pool after it passes the request on; only the last one queues it.
     const queue = i === pools.length - 1;
     try {
-      await proxy(op, body, raw, pool, res, ctx, name === holdFrom ? hold : null, queue);
+      await proxy(inf, pool, res, ctx, name === holdFrom ? hold : null, queue);
       return null;
     } catch (err) {
       const e = asSwitchyardError(err);
@@ -178,9 +212,7 @@ async function tryPools(
  * no larger pool answers, the first answer is sent after all: an unchecked answer beats an error.
  */
 async function escalate(
-  op: Operation,
-  body: InferenceBody,
-  raw: Buffer,
+  inf: Inference,
   alias: string,
   cascade: CascadePlan,
   check: CascadeCheck,
@@ -192,7 +224,7 @@ async function escalate(
   const { model, endpoint, usage } = ctx;
   ctx.usage = null;
   res.setHeader(CASCADE_HEADER, `escalated:${check}`);
-  const failure = await tryPools(op, body, raw, cascade.pools, alias, res, ctx, undefined, null);
+  const failure = await tryPools(inf, cascade.pools, alias, res, ctx, undefined, null);
   if (failure === null) {
     if (usage !== null) ctx.countDiscardedUsage(model, endpoint, usage);
     return;
@@ -228,20 +260,18 @@ function parseAnswer(body: Buffer): unknown {
  * straight to another endpoint. Throws when no attempt answered.
  */
 async function proxy(
-  op: Operation,
-  body: InferenceBody,
-  raw: Buffer,
+  inf: Inference,
   pool: PoolRuntime,
   res: ServerResponse,
   ctx: RequestContext,
   hold: AnswerHold | null = null,
   queue = true,
 ): Promise<void> {
-  const stream = op !== 'embeddings' && body.stream === true;
+  const stream = inf.op !== 'embeddings' && inf.body.stream === true;
   // Meter streamed usage even when the client did not ask for it; the extra chunk is hidden again.
-  const injectUsage = stream && body.stream_options?.include_usage !== true;
-  const routing = routingRequest(op, body, pool.name, ctx);
-  const req = admissionRequest(routing, body, pool, ctx);
+  const injectUsage = stream && inf.body.stream_options?.include_usage !== true;
+  const routing = routingRequest(inf, pool.name, ctx);
+  const req = admissionRequest(inf, routing, pool, ctx);
   const admission = pool.admission;
   let lastError: SwitchyardError | null = null;
   for (let attempt = 0; attempt < ctx.runtime.config.router.maxAttempts; attempt++) {
@@ -267,7 +297,7 @@ async function proxy(
     ctx.onFirstToken = () => router.firstToken(ctx.id);
     let outcome: SwitchyardError | null | undefined;
     try {
-      outcome = await attemptUpstream(op, body, raw, engine, injectUsage, stream, res, ctx, hold);
+      outcome = await attemptUpstream(inf, engine, injectUsage, stream, res, ctx, hold);
     } finally {
       router.finished(ctx.id, {
         ok: outcome === null,
@@ -289,25 +319,26 @@ async function proxy(
 
 /** What the pool's queue and router need to know about the request. */
 function admissionRequest(
+  inf: Inference,
   routing: RoutingRequest,
-  body: InferenceBody,
   pool: PoolRuntime,
   ctx: RequestContext,
 ): AdmissionRequest {
+  const tenant = inf.tenant ?? DEFAULT_TENANT;
   let features: PredictorFeatures | undefined;
   return {
     routing,
     record: ctx.log.isLevelEnabled('debug') ? ({} as DecisionRecord) : undefined,
-    priority: ctx.priority ?? pool.admission.defaultPriority,
-    tenant: ctx.tenant ?? DEFAULT_TENANT,
+    priority: inf.priority ?? pool.admission.defaultPriority,
+    tenant,
     // Built only when the pool's order predicts output lengths (sjf), once per request.
     features: () => {
       features ??= {
         promptTokens: routing.promptTokensEstimate,
-        maxTokens: maxTokensOf(body),
-        tenant: ctx.tenant ?? DEFAULT_TENANT,
+        maxTokens: maxTokensOf(inf.body),
+        tenant,
         model: pool.name,
-        lastUserText: new TierSignals(body, ctx.headers, routing.promptTokensEstimate).lastUserText || null,
+        lastUserText: inf.signals.lastUserText || null,
         sessionId: routing.sessionId,
       };
       return features;
@@ -321,25 +352,21 @@ function maxTokensOf(body: InferenceBody): number | null {
   return typeof v === 'number' ? v : null;
 }
 
-/** The routing signals of a request: size, prefix block hashes, session and tenant. */
+/** The routing signals of a request for `pool`: size, prefix block hashes, session and tenant. */
 function routingRequest(
-  op: Operation,
-  body: InferenceBody,
+  inf: Inference,
   pool: string,
   ctx: RequestContext,
 ): RoutingRequest & { excluded: Set<string> | null } {
-  const headers = ctx.headers;
-  const session = headers['x-switchyard-session'] ?? headers['x-session-id'];
   return {
     id: ctx.id,
     pool,
-    promptTokensEstimate: estimatePromptTokens(op, body),
+    promptTokensEstimate: inf.signals.promptTokens,
     excluded: null,
-    // Embeddings reuse no KV cache: no prefix signal for them.
-    prefixHashes: op === 'embeddings' ? [] : promptBlockHashes(renderPrompt(body)),
+    prefixHashes: inf.prefixHashes,
     prefixBlockTokens: PROMPT_BLOCK_TOKENS,
-    sessionId: typeof session === 'string' && session.length > 0 ? session : null,
-    tenant: ctx.tenant,
+    sessionId: inf.sessionId,
+    tenant: inf.tenant,
   };
 }
 
@@ -349,9 +376,7 @@ function routingRequest(
  * to retry elsewhere / report. Never throws.
  */
 async function attemptUpstream(
-  op: Operation,
-  body: InferenceBody,
-  raw: Buffer,
+  { op, body, raw }: Inference,
   engine: HttpEngine,
   injectUsage: boolean,
   stream: boolean,
@@ -419,11 +444,6 @@ function priorityOf(headers: IncomingHttpHeaders): PriorityClass | null {
     `header ${PRIORITY_HEADER} must be one of ${PRIORITY_CLASSES.join(', ')}; got ${JSON.stringify(String(v))}`,
     { param: PRIORITY_HEADER },
   );
-}
-
-function tenantOf(headers: IncomingHttpHeaders): string | null {
-  const v = headers[TENANT_HEADER];
-  return typeof v === 'string' && v.length > 0 ? v : null;
 }
 
 function clientGone(ctx: RequestContext): null {
