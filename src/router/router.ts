@@ -76,7 +76,6 @@ export class Router implements PoolKnowledge {
   private prefix: PrefixIndex | null = null;
   private prefixBlockTokens = 0;
   private readonly matched: Float64Array;
-  private matchedFor: RoutingRequest | null = null;
   private readonly loads: MutableLoad[];
   private readonly tickets = new Map<string, Ticket>();
   meanOutputTokens = 256;
@@ -156,7 +155,7 @@ export class Router implements PoolKnowledge {
   route(req: RoutingRequest, views: readonly EndpointView[], record?: DecisionRecord): EndpointView {
     const ctx = this.ctx;
     ctx.reason = '';
-    this.matchPrefix(req);
+    const indexed = this.matchPrefix(req);
     let candidates = views;
     if (record !== undefined) {
       record.offered = views.length;
@@ -204,7 +203,7 @@ export class Router implements PoolKnowledge {
       record.chosen = chosen.id;
       record.cachedTokens = this.lastCachedTokens;
     }
-    this.routed(req, chosen.index);
+    this.routed(req, chosen.index, indexed);
     return chosen;
   }
 
@@ -248,12 +247,15 @@ export class Router implements PoolKnowledge {
     return this.tickets.size;
   }
 
-  private matchPrefix(req: RoutingRequest): void {
-    this.matchedFor = req;
+  /**
+   * Fills `matched` with the prompt tokens each endpoint is believed to hold; returns whether the
+   * request's prefix signal fits this pool's index (then the routed request is recorded in it).
+   */
+  private matchPrefix(req: RoutingRequest): boolean {
     const bt = req.prefixBlockTokens;
     if (req.prefixHashes.length === 0) {
       this.matched.fill(0);
-      return;
+      return false;
     }
     if (this.prefix === null) {
       this.prefixBlockTokens = bt;
@@ -262,15 +264,16 @@ export class Router implements PoolKnowledge {
     if (bt !== this.prefixBlockTokens) {
       // One block size per pool; a request hashed differently carries no usable signal here.
       this.matched.fill(0);
-      return;
+      return false;
     }
     this.prefix.match(req.prefixHashes, this.matched);
     const cap = req.promptTokensEstimate;
     for (let e = 0; e < this.matched.length; e++) this.matched[e] = Math.min(cap, this.matched[e]! * bt);
+    return true;
   }
 
-  private routed(req: RoutingRequest, index: number): void {
-    const cached = this.matchedFor === req ? this.matched[index]! : 0;
+  private routed(req: RoutingRequest, index: number, indexed: boolean): void {
+    const cached = this.matched[index]!;
     const uncached = Math.max(0, req.promptTokensEstimate - cached);
     const decode = this.meanOutputTokens;
     const kv = req.promptTokensEstimate + decode;
@@ -295,13 +298,7 @@ export class Router implements PoolKnowledge {
     l.prefillPairs += t.pairs;
     l.kvTokens += kv;
     l.decodeTokens += decode;
-    if (
-      this.prefix !== null &&
-      req.prefixHashes.length > 0 &&
-      req.prefixBlockTokens === this.prefixBlockTokens
-    ) {
-      this.prefix.insert(index, req.prefixHashes);
-    }
+    if (indexed) this.prefix!.insert(index, req.prefixHashes);
     for (const o of this.observers) o.onRouted?.(req, index, this.ctx);
   }
 }
