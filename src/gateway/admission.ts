@@ -338,15 +338,11 @@ export class PoolAdmission {
   private load(): { inFlight: number; batchInFlight: number; limit: number; prefilling: number } {
     let inFlight = 0;
     let limit = 0;
-    let prefilling = 0;
-    const { engines, router } = this.targets;
-    for (let i = 0; i < engines.length; i++) {
-      const e = engines[i]!;
+    for (const e of this.targets.engines) {
       inFlight += e.state.inFlight;
       if (usableEndpoint(e)) limit += e.state.maxConcurrency;
-      prefilling += router.load(i).prefilling;
     }
-    return { inFlight, batchInFlight: this.batchInFlight, limit, prefilling };
+    return { inFlight, batchInFlight: this.batchInFlight, limit, prefilling: this.targets.router.prefilling };
   }
 
   private dropped(item: QueueItem, reason: DropReason, retryAfterS: number): void {

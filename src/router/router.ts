@@ -133,6 +133,13 @@ export class Router implements PoolKnowledge {
     return this.loads[index]!;
   }
 
+  /** Requests of the pool still waiting for their first token (the scheduler's batch rule). */
+  get prefilling(): number {
+    let n = 0;
+    for (const l of this.loads) n += l.prefilling;
+    return n;
+  }
+
   cachedPrefixTokens(index: number): number {
     return this.matched[index]!;
   }

@@ -383,9 +383,7 @@ export class Simulation {
           inFlight += e.state.inFlight;
           if (e.state.healthy) limit += e.state.maxConcurrency;
         }
-        let prefilling = 0;
-        for (let i = 0; i < pool.endpoints.length; i++) prefilling += pool.router.load(i).prefilling;
-        return { inFlight, batchInFlight: pool.batchInFlight, limit, prefilling };
+        return { inFlight, batchInFlight: pool.batchInFlight, limit, prefilling: pool.router.prefilling };
       },
       drop: (item, reason) => this.dropped(item, reason),
     });
