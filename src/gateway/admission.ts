@@ -68,7 +68,6 @@ export class Slot {
     readonly router: Router,
     /** The routing decision's reason. */
     readonly reason: string,
-    readonly batch: boolean,
   ) {}
 
   /** Frees the slot and lets the pool's queue start whoever fits now. */
@@ -76,7 +75,7 @@ export class Slot {
     assert(!this.released, `slot on ${this.engine.name} released twice`);
     this.released = true;
     this.engine.state.inFlight--;
-    this.admission.released(this.batch);
+    this.admission.released();
   }
 }
 
@@ -106,7 +105,6 @@ export class PoolAdmission {
   private readonly deadlineMs: number;
   private readonly batchHeadroom: number;
   private readonly batchWithoutPrefill: boolean;
-  private batchInFlight = 0;
   private timer: TimerHandle | null = null;
   private timerAtMs = Number.POSITIVE_INFINITY;
   /** The admission that took over this pool's queue on a reload; releases pump it. */
@@ -222,8 +220,6 @@ export class PoolAdmission {
    */
   handOver(next: PoolAdmission): void {
     this.successor = next;
-    next.batchInFlight += this.batchInFlight;
-    this.batchInFlight = 0;
     this.stopTimer();
     const now = this.clock.now();
     for (const w of [...this.waiters.values()]) {
@@ -246,10 +242,8 @@ export class PoolAdmission {
   }
 
   /** Called by {@link Slot.release}. */
-  released(batch: boolean): void {
-    const a = this.live();
-    if (batch) a.batchInFlight--;
-    a.pump();
+  released(): void {
+    this.live().pump();
   }
 
   private live(): PoolAdmission {
@@ -329,20 +323,18 @@ export class PoolAdmission {
     for (let i = 0; i < engines.length; i++) views[i] = engines[i]!.state.view(i);
     const engine = engines[router.route(req.routing, views, req.record).index]!;
     engine.state.inFlight++;
-    const batch = req.priority === 'batch';
-    if (batch) this.batchInFlight++;
     if (start) this.scheduler.onServed(req.tenant, req.routing.promptTokensEstimate, 0);
-    return new Slot(this, engine, router, router.lastReason, batch);
+    return new Slot(this, engine, router, router.lastReason);
   }
 
-  private load(): { inFlight: number; batchInFlight: number; limit: number; prefilling: number } {
+  private load(): { inFlight: number; limit: number; prefilling: number } {
     let inFlight = 0;
     let limit = 0;
     for (const e of this.targets.engines) {
       inFlight += e.state.inFlight;
       if (usableEndpoint(e)) limit += e.state.maxConcurrency;
     }
-    return { inFlight, batchInFlight: this.batchInFlight, limit, prefilling: this.targets.router.prefilling };
+    return { inFlight, limit, prefilling: this.targets.router.prefilling };
   }
 
   private dropped(item: QueueItem, reason: DropReason, retryAfterS: number): void {

@@ -28,7 +28,7 @@ export interface SchedulerHooks {
    * The pool's requests in flight (all, and batch ones), its total concurrency limit (Σ endpoints'
    * gate), and how many of its requests are still prefilling (no first token yet), for the batch rules.
    */
-  load(): { inFlight: number; batchInFlight: number; limit: number; prefilling: number };
+  load(): { inFlight: number; limit: number; prefilling: number };
   /** The item left the queue without running; the caller answers 429 (or 503 when the pool has no usable endpoint) with Retry-After `retryAfterS`. */
   drop(item: QueueItem, reason: DropReason, retryAfterS: number): void;
 }

@@ -228,8 +228,6 @@ interface SimPool {
   readonly fair: boolean;
   /** SJF's job sizes, learned from this pool's finished requests; null when nothing ranks by them. */
   readonly predictor: OutputLengthPredictor | null;
-  /** Batch-class requests sent and not finished (the queue keeps headroom free of them). */
-  batchInFlight: number;
   /** The queue's one expiry timer, and when it fires (+Infinity: none armed). */
   expiry: TimerHandle | null;
   expiryAtMs: number;
@@ -360,7 +358,6 @@ export class Simulation {
         sched,
         fair: sched?.order === 'vtc',
         predictor: sched?.order === 'sjf' && !sched.oracleSizes ? new OutputLengthPredictor() : null,
-        batchInFlight: 0,
         expiry: null,
         expiryAtMs: Number.POSITIVE_INFINITY,
       };
@@ -383,7 +380,7 @@ export class Simulation {
           inFlight += e.state.inFlight;
           if (e.state.healthy) limit += e.state.maxConcurrency;
         }
-        return { inFlight, batchInFlight: pool.batchInFlight, limit, prefilling: pool.router.prefilling };
+        return { inFlight, limit, prefilling: pool.router.prefilling };
       },
       drop: (item, reason) => this.dropped(item, reason),
     });
@@ -559,7 +556,6 @@ export class Simulation {
     }
     // VTC charges the prompt when the request is admitted, and output tokens as they are produced.
     fair?.onServed(p.tenant, promptTokens, 0);
-    if (p.priority === 'batch') pool.batchInFlight++;
     const wait = now - p.arrivalMs;
     this.hist.gatewayQueue.add(wait);
     this.group(this.byClass, p.priority).wait.add(wait);
@@ -569,7 +565,6 @@ export class Simulation {
 
   private finished(p: Pending, ep: SimEndpoint, res: EngineRequestResult, route: RouteNote): void {
     ep.state.inFlight--;
-    if (p.priority === 'batch') p.pool.batchInFlight--;
     ep.served++;
     this.leave(res.finishedMs);
     this.completed++;

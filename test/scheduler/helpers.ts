@@ -28,7 +28,6 @@ export class FakePool implements SchedulerHooks {
   readonly started: string[] = [];
   readonly drops: [string, DropReason, number][] = [];
   inFlight = 0;
-  batchInFlight = 0;
   /** Runs inside tryStart after a successful start (to mimic callers that report service there). */
   onStart: ((item: QueueItem) => void) | null = null;
 
@@ -37,7 +36,6 @@ export class FakePool implements SchedulerHooks {
   tryStart(item: QueueItem): boolean {
     if (this.inFlight >= this.limit) return false;
     this.inFlight++;
-    if (item.priority === 'batch') this.batchInFlight++;
     this.started.push(item.id);
     this.onStart?.(item);
     return true;
@@ -46,13 +44,8 @@ export class FakePool implements SchedulerHooks {
   /** Requests still prefilling (the batch rule waits for none). */
   prefilling = 0;
 
-  load(): { inFlight: number; batchInFlight: number; limit: number; prefilling: number } {
-    return {
-      inFlight: this.inFlight,
-      batchInFlight: this.batchInFlight,
-      limit: this.limit,
-      prefilling: this.prefilling,
-    };
+  load(): { inFlight: number; limit: number; prefilling: number } {
+    return { inFlight: this.inFlight, limit: this.limit, prefilling: this.prefilling };
   }
 
   drop(item: QueueItem, reason: DropReason, retryAfterS: number): void {
@@ -60,8 +53,7 @@ export class FakePool implements SchedulerHooks {
   }
 
   /** A request finished: its slot is free. */
-  finish(batch = false): void {
+  finish(): void {
     this.inFlight--;
-    if (batch) this.batchInFlight--;
   }
 }

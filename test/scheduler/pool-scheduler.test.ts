@@ -113,7 +113,7 @@ describe('PoolScheduler', () => {
     const { pool, s } = setup(1); // (1 − 0.25) × 1 = 0.75 slots
     assert.equal(s.arrive(item('b1', { priority: 'batch' }), 0), 'started');
     assert.equal(s.arrive(item('b2', { priority: 'batch' }), 1), 'queued');
-    pool.finish(true);
+    pool.finish();
     s.pump(2);
     assert.deepEqual(pool.started, ['b1', 'b2']);
   });
@@ -221,7 +221,7 @@ describe('PoolScheduler', () => {
           s.pump(1);
           return false;
         },
-        load: () => ({ inFlight: 0, batchInFlight: 0, limit: 0, prefilling: 0 }),
+        load: () => ({ inFlight: 0, limit: 0, prefilling: 0 }),
         drop: () => {},
       },
     );

@@ -92,7 +92,7 @@ function flood(order: 'vtc' | 'fcfs', pattern: Pattern = 'steady'): Outcome {
         track();
         return true;
       },
-      load: () => ({ inFlight: running.length, batchInFlight: 0, limit: S, prefilling: 0 }),
+      load: () => ({ inFlight: running.length, limit: S, prefilling: 0 }),
       drop: (_item: QueueItem, _reason: DropReason) => {
         drops++;
       },
