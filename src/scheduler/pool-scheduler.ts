@@ -25,7 +25,7 @@ export interface SchedulerHooks {
   /** Try to start `item` now (route it and send it). False when no endpoint can take it: every candidate is at its capacity gate. */
   tryStart(item: QueueItem): boolean;
   /**
-   * The pool's requests in flight (all, and batch ones), its total concurrency limit (Σ endpoints'
+   * The pool's requests in flight, its total concurrency limit (Σ endpoints'
    * gate), and how many of its requests are still prefilling (no first token yet), for the batch rules.
    */
   load(): { inFlight: number; limit: number; prefilling: number };
