@@ -179,7 +179,9 @@ async function engine(args: string[]): Promise<number> {
     process.once('SIGINT', resolve);
   });
   await server.close();
-  return 0;
+  // A cold start still under way holds a timer for up to the profile's coldStartMs; a stopped
+  // engine must not linger for it (a process actuator cancelling a cold start waits for the exit).
+  process.exit(0);
 }
 
 main(process.argv.slice(2)).then(

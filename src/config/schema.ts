@@ -199,20 +199,109 @@ const routerProfileSchema = z.strictObject({
   picker: pluginRefSchema,
 });
 
-const poolSchema = z.strictObject({
-  /** Other model names that reach this pool. */
-  aliases: z.array(z.string().min(1)).default([]),
-  /**
-   * The pool runs on infrastructure you control (on-premises, edge, device). Requests decided by a
-   * `localOnly` tier rule only ever reach local pools.
-   */
-  local: z.boolean().default(false),
-  /** This pool's routing policy (a name, one of `router.profiles`, or a plugin list); default `router.profile`. */
-  routing: z.union([z.string().min(1), routerProfileSchema]).optional(),
-  /** This pool's admission queue; each key given replaces the top-level `scheduling` one. */
-  scheduling: poolSchedulingSchema.optional(),
-  endpoints: z.array(endpointSchema).min(1),
+/** Scaling policies by name (docs/autoscaling.md); `oracle` exists only in the simulator. */
+export const SCALING_POLICIES = [
+  'kpa',
+  'hpa',
+  'forecast',
+  'slo',
+  'static',
+  'ray-serve',
+  'skyserve',
+  'dynamo-load',
+] as const;
+
+const instanceTypeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"'),
+  /** The engine profile a replica of this type runs. */
+  profile: profileName,
+  /** Capacity of one replica relative to the pool's reference replica (the first type). */
+  capacity: z.number().positive().default(1),
+  onDemandUsdPerHour: z.number().nonnegative(),
+  spotUsdPerHour: z.number().nonnegative().optional(),
+  spotPreemptionsPerHour: z.number().nonnegative().optional(),
+  spotNoticeMs: nonNegInt.optional(),
+  maxReplicas: positiveInt.optional(),
 });
+
+/** The command a `process` actuator runs per replica; `{port}`, `{name}`, `{profile}`, `{model}` are filled in. */
+const processActuatorSchema = z.strictObject({
+  kind: z.literal('process'),
+  /** argv; default: an emulated engine of the type's profile (`switchyard engine`). */
+  command: z.array(z.string().min(1)).min(1).optional(),
+  /** Health path polled until the replica answers 200. */
+  healthPath: z.string().startsWith('/').default('/health'),
+  /** Engine type of the replicas (decides the metrics mapping). */
+  engine: z.enum(['vllm', 'sglang', 'llamacpp', 'ollama', 'openai']).default('vllm'),
+  readyTimeoutMs: positiveInt.default(600_000),
+  drainTimeoutMs: positiveInt.default(120_000),
+});
+
+const kubernetesActuatorSchema = z.strictObject({
+  kind: z.literal('kubernetes'),
+  /** One Deployment per instance type and price tier; its Service's EndpointSlices list the replicas. */
+  deployments: z
+    .array(
+      z.strictObject({
+        type: z.string().min(1),
+        tier: z.enum(['on-demand', 'spot']).default('on-demand'),
+        namespace: z.string().min(1).default('default'),
+        name: z.string().min(1),
+        service: z.string().min(1).optional(),
+        /** Port and API prefix of the pods' engine (default 8000, `/v1`). */
+        port: positiveInt.max(65535).default(8000),
+      }),
+    )
+    .min(1),
+  engine: z.enum(['vllm', 'sglang', 'llamacpp', 'ollama', 'openai']).default('vllm'),
+  pollMs: positiveInt.default(5_000),
+});
+
+const scalingSchema = z
+  .strictObject({
+    /** A policy by name, with its options (each policy's defaults are its peer's published ones). */
+    policy: z.enum(SCALING_POLICIES).default('kpa'),
+    options: z.record(z.string(), z.unknown()).default({}),
+    minReplicas: nonNegInt.default(0),
+    maxReplicas: positiveInt.default(4),
+    /** Requests per second one reference replica sustains within the SLO (rate-sizing policies). */
+    replicaRps: z.number().positive().default(1),
+    slo: z
+      .strictObject({
+        ttftMs: positiveInt.default(2_000),
+        tpotMs: positiveInt.default(100),
+        quantile: z.number().gt(0).lt(1).default(0.9),
+      })
+      .prefault({}),
+    /** Instance types; the first is the reference replica. */
+    catalog: z.array(instanceTypeSchema).min(1),
+    maxSpotShare: z.number().min(0).max(1).default(0),
+    maxSpotSharePerType: z.number().min(0).max(1).default(1),
+    /** Per-replica gateway concurrency limit. */
+    maxConcurrency: positiveInt.default(256),
+    actuator: z.discriminatedUnion('kind', [processActuatorSchema, kubernetesActuatorSchema]),
+  })
+  .refine((s) => s.maxReplicas >= s.minReplicas, 'maxReplicas must be ≥ minReplicas');
+
+const poolSchema = z
+  .strictObject({
+    /** Other model names that reach this pool. */
+    aliases: z.array(z.string().min(1)).default([]),
+    /**
+     * The pool runs on infrastructure you control (on-premises, edge, device). Requests decided by a
+     * `localOnly` tier rule only ever reach local pools.
+     */
+    local: z.boolean().default(false),
+    /** This pool's routing policy (a name, one of `router.profiles`, or a plugin list); default `router.profile`. */
+    routing: z.union([z.string().min(1), routerProfileSchema]).optional(),
+    /** This pool's admission queue; each key given replaces the top-level `scheduling` one. */
+    scheduling: poolSchedulingSchema.optional(),
+    /** Fixed endpoints; an autoscaled pool may have none (its replicas come from `scaling`). */
+    endpoints: z.array(endpointSchema).default([]),
+    /** Autoscale this pool (docs/autoscaling.md): the gateway starts and drains its replicas. */
+    scaling: scalingSchema.optional(),
+  })
+  .refine((p) => p.endpoints.length > 0 || p.scaling !== undefined, 'a pool needs endpoints or scaling');
 
 const routerSchema = z
   .strictObject({
@@ -373,4 +462,6 @@ export type TierRuleConfig = z.infer<typeof tierRuleSchema>;
 export type CascadeCheck = z.infer<typeof cascadeCheckSchema>;
 export type SchedulingConfig = z.infer<typeof schedulingSchema>;
 export type PoolSchedulingConfig = z.infer<typeof poolSchedulingSchema>;
+export type ScalingConfig = z.infer<typeof scalingSchema>;
+export type InstanceTypeConfig = z.infer<typeof instanceTypeSchema>;
 export type QueueOrderName = SchedulingConfig['queue'];

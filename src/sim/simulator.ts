@@ -8,6 +8,9 @@
  * runs): requests wait there while every endpoint is at its concurrency gate. The trace is streamed
  * and per-request results go to a sink as they finish, so memory does not grow with trace length.
  */
+import { PoolAutoscaler, type AutoscalerSpec } from '../autoscaler/controller.js';
+import { MetricsWindow } from '../autoscaler/metrics-window.js';
+import type { Actuator, Placement, PriceTier, ReplicaStatus, ScalingPolicy } from '../autoscaler/types.js';
 import type { TimerHandle } from '../core/clock.js';
 import { SwitchyardError } from '../core/errors.js';
 import { SeededRng } from '../core/rng.js';
@@ -15,6 +18,7 @@ import { VirtualClock } from '../core/virtual-clock.js';
 import { EndpointState } from '../datalayer/endpoint-state.js';
 import type { EndpointGate } from '../framework/endpoint.js';
 import { EngineModel } from '../engine-model/engine-model.js';
+import { getProfile } from '../engine-model/profiles.js';
 import { prefillPairs, stepTimeMs } from '../engine-model/step-time.js';
 import type { EngineProfile, EngineRequestResult } from '../engine-model/types.js';
 import type { RoutingRequest } from '../framework/routing.js';
@@ -51,6 +55,37 @@ export interface SimPoolSpec {
   readonly routing?: RoutingProfileSpec;
   /** This pool's admission queue; default {@link SimOptions.scheduling}. */
   readonly scheduling?: SimSchedulingOptions;
+  /**
+   * Autoscale this pool: its replicas are started and drained by the autoscaler (the same
+   * controller the gateway runs) through a simulated actuator, instead of `endpoints`, which must
+   * then be empty. The pool gets an admission queue (FCFS with the gateway's default bounds unless
+   * `scheduling` says otherwise): it is the activator that holds requests while the pool is at zero.
+   */
+  readonly scaling?: SimScalingSpec;
+}
+
+/** An autoscaled pool in the simulator. */
+export interface SimScalingSpec {
+  readonly policy: ScalingPolicy;
+  readonly autoscaler: AutoscalerSpec;
+  /** The gateway's per-replica concurrency gate (default 256). */
+  readonly maxConcurrency?: number;
+  readonly gate?: EndpointGate;
+  /**
+   * Replicas already serving when the run starts (default 0), as a fleet that was running before
+   * the replayed span: warm, no cold start. The autoscaler's first target is this count, which
+   * the policy then moves (a restarted autoscaler finds its pool running).
+   */
+  readonly initialReplicas?: number;
+  /**
+   * Spot preemptions (e.g. autoscaler/spot.ts `SpotMarket`): for a spot replica started at
+   * `startMs`, when its notice comes and when it is taken away (null: never, in this run). The
+   * replica stops taking requests at the notice (its replacement is asked for then) and what it
+   * still runs at `stopMs` is lost.
+   */
+  readonly spot?: {
+    preemption(replicaId: string, type: string, startMs: number): { noticeMs: number; stopMs: number } | null;
+  };
 }
 
 export interface SimOptions {
@@ -124,7 +159,7 @@ export interface RequestRecord {
    * Why a request was refused: no endpoint could take it (without scheduling), a full queue (the
    * gateway's, or without scheduling the engine's), it exceeds the model's context, or the gateway
    * queue dropped it: `shed` for a more urgent newcomer, `wait_timeout` past its max wait,
-   * `deadline` past its EDF deadline.
+   * `deadline` past its EDF deadline; `preempted` when its spot replica was taken away while it ran.
    */
   readonly reject_reason: RejectReason;
   readonly preemptions: number;
@@ -135,7 +170,12 @@ export interface RequestRecord {
   readonly predicted_cached_tokens: number;
 }
 
-export type RejectReason = 'none' | 'no_endpoint' | 'too_long' | Exclude<DropReason, 'cancelled'>;
+export type RejectReason =
+  | 'none'
+  | 'no_endpoint'
+  | 'too_long'
+  | 'preempted'
+  | Exclude<DropReason, 'cancelled'>;
 
 /** Outcomes of one priority class or one tenant. */
 export interface GroupSummary {
@@ -158,6 +198,23 @@ export interface QueueSummary {
   readonly max_waiting: number;
   /** Requests the queues dropped, by reason (only reasons that occurred). */
   readonly dropped_by_reason: Readonly<Record<string, number>>;
+}
+
+/** What the autoscalers did (over every autoscaled pool). */
+export interface ScalingSummary {
+  /** Policy names, joined by `,` when pools differ. */
+  readonly policy: string;
+  readonly decisions: number;
+  /** Changes of a pool's target count. */
+  readonly scale_changes: number;
+  readonly max_replicas: number;
+  /** Replica-seconds by price tier (cold starts and drains included). */
+  readonly replica_seconds_by_tier: Readonly<Record<PriceTier, number>>;
+  readonly spot_preemptions: number;
+  /** Requests that arrived while their pool had no ready replica, so waited on a cold start (or were dropped). */
+  readonly cold_start_waits: number;
+  /** Their added wait in the gateway (ms) until sent, p50 / p99 / max. */
+  readonly cold_start_wait_ms: { readonly p50: number; readonly p99: number; readonly max: number };
 }
 
 export interface SimSummary {
@@ -195,6 +252,8 @@ export interface SimSummary {
   readonly replica_seconds: number;
   readonly cost_usd: number;
   readonly cold_starts: number;
+  /** The autoscaled pools' activity; null when no pool is autoscaled. */
+  readonly autoscaling: ScalingSummary | null;
   /** Routing decisions by reason. */
   readonly routing_reasons: Readonly<Record<string, number>>;
 }
@@ -213,8 +272,26 @@ interface SimEndpoint {
   readonly slot: number;
   readonly spec: SimEndpointSpec;
   readonly state: EndpointState;
-  readonly engine: EngineModel;
+  /** Replaced by a fresh (cold) engine each time an autoscaled slot starts a replica. */
+  engine: EngineModel;
   served: number;
+  /** Autoscaled slots: the replica's lifecycle and accounting; null for a fixed endpoint. */
+  readonly scaled: ScaledSlot | null;
+}
+
+/** A slot of an autoscaled pool that holds at most one replica at a time. */
+interface ScaledSlot {
+  readonly type: string;
+  phase: 'off' | 'starting' | 'ready' | 'draining';
+  tier: PriceTier;
+  /** When the current replica was asked for (NaN: off). */
+  sinceMs: number;
+  /** Bumped at each start, so timers of an earlier replica in this slot do nothing. */
+  generation: number;
+  /** The replica is being preempted: lost (its requests failed) at this time. */
+  lostAtMs: number;
+  /** Ids of the requests it is running (what a preemption loses). */
+  readonly running: Set<string>;
 }
 
 interface SimPool {
@@ -231,6 +308,10 @@ interface SimPool {
   /** The queue's one expiry timer, and when it fires (+Infinity: none armed). */
   expiry: TimerHandle | null;
   expiryAtMs: number;
+  /** Autoscaling: the controller and its metrics window; null for a fixed pool. */
+  autoscaler: PoolAutoscaler | null;
+  window: MetricsWindow | null;
+  readonly scaling: SimScalingSpec | null;
 }
 
 /** A request from its arrival until it is sent, dropped or refused. */
@@ -243,7 +324,17 @@ interface Pending {
   readonly tenant: string;
   /** What the predictor saw at arrival; it learns from the same features at the finish. */
   readonly features: PredictorFeatures | null;
+  /** It arrived while its autoscaled pool had no ready replica. */
+  readonly cold?: boolean;
 }
+
+/**
+ * An autoscaled pool's queue when none is configured: the activator that holds requests while the
+ * pool is at zero or scaling up, long enough for a large model's cold start.
+ */
+export const ACTIVATOR_BOUNDS = { maxLength: 1024, maxWaitMs: 120_000 } as const;
+/** How often an autoscaled pool's metrics window is sampled (ms), as the gateway's loop does. */
+const SCALING_SAMPLE_MS = 1000;
 
 /** Tenants broken out in {@link SimSummary.by_tenant}; later ones share one group, so memory stays bounded. */
 export const MAX_TENANT_GROUPS = 64;
@@ -314,6 +405,16 @@ export class Simulation {
   private readonly droppedBy: Record<string, number> = {};
   private readonly byClass = new Map<string, GroupStats>();
   private readonly byTenant = new Map<string, GroupStats>();
+  // Autoscaling: replicas started, preempted, their time and cost; requests that met a cold pool.
+  private readonly scaleStats = {
+    starts: 0,
+    preemptions: 0,
+    upMs: { 'on-demand': 0, spot: 0 } as Record<PriceTier, number>,
+    cost: 0,
+    coldWaits: 0,
+    coldWait: new LogHistogram(),
+    maxReplicas: 0,
+  };
 
   constructor(readonly options: SimOptions) {
     if (options.pools.length === 0) throw new Error('a simulation needs at least one pool');
@@ -323,8 +424,16 @@ export class Simulation {
     const registry = builtinRoutingRegistry();
     let slot = 0;
     this.pools = options.pools.map((p) => {
-      const sched = p.scheduling ?? options.scheduling ?? null;
-      const endpoints = p.endpoints.map((e) => ({
+      const scaling = p.scaling ?? null;
+      if (scaling !== null && p.endpoints.length > 0)
+        throw new Error(`pool ${p.name}: an autoscaled pool's replicas come from its catalog, not endpoints`);
+      const sched =
+        p.scheduling ??
+        options.scheduling ??
+        (scaling === null ? null : { order: 'fcfs' as const, bounds: ACTIVATOR_BOUNDS });
+      const specs =
+        scaling === null ? p.endpoints.map((e) => ({ e, type: null })) : this.slotSpecs(p.name, scaling);
+      const endpoints = specs.map(({ e, type }) => ({
         slot: slot++,
         spec: e,
         // The views carry the replica's profile, as the live gateway's do, so cost-model policies
@@ -342,8 +451,21 @@ export class Simulation {
           ...(e.startAtMs !== undefined ? { coldStart: true, startMs: e.startAtMs } : {}),
         }),
         served: 0,
+        scaled:
+          type === null
+            ? null
+            : {
+                type,
+                phase: 'off' as const,
+                tier: 'on-demand' as const,
+                sinceMs: Number.NaN,
+                generation: 0,
+                lostAtMs: Number.NaN,
+                running: new Set<string>(),
+              },
       }));
-      for (const e of endpoints) if (e.spec.startAtMs !== undefined) e.state.healthy = false;
+      for (const e of endpoints)
+        if (e.spec.startAtMs !== undefined || e.scaled !== null) e.state.healthy = false;
       this.all.push(...endpoints);
       const pool: SimPool = {
         name: p.name,
@@ -360,8 +482,12 @@ export class Simulation {
         predictor: sched?.order === 'sjf' && !sched.oracleSizes ? new OutputLengthPredictor() : null,
         expiry: null,
         expiryAtMs: Number.POSITIVE_INFINITY,
+        autoscaler: null,
+        window: null,
+        scaling,
       };
       if (sched !== null) this.schedule(pool, sched);
+      if (scaling !== null) this.autoscale(pool, scaling);
       for (const m of [p.name, ...(p.aliases ?? [])]) this.byModel.set(m, pool);
       return pool;
     });
@@ -389,6 +515,159 @@ export class Simulation {
       const at = e.spec.startAtMs;
       if (at !== undefined) this.clock.setTimer(at + e.spec.profile.coldStartMs, () => this.pump(pool));
     }
+  }
+
+  /** The slots of an autoscaled pool: per instance type, room for its max replicas plus as many draining. */
+  private slotSpecs(pool: string, scaling: SimScalingSpec): { e: SimEndpointSpec; type: string }[] {
+    const max = scaling.autoscaler.maxReplicas;
+    return scaling.autoscaler.catalog.flatMap((t) => {
+      const profile = getProfile(t.profile);
+      const n = 2 * Math.min(max, t.maxReplicas ?? max);
+      return Array.from({ length: n }, (_, i) => ({
+        e: {
+          name: `${pool}/${t.name}-${i}`,
+          profile,
+          maxConcurrency: scaling.maxConcurrency ?? 256,
+          ...(scaling.gate ? { gate: scaling.gate } : {}),
+        },
+        type: t.name,
+      }));
+    });
+  }
+
+  /** Gives `pool` its autoscaler: a metrics window sampled every second, and the policy's ticks. */
+  private autoscale(pool: SimPool, scaling: SimScalingSpec): void {
+    const window = new MetricsWindow();
+    const actuator = new SimActuator(pool, {
+      start: (e, tier) => this.startReplica(pool, e, tier),
+      drain: (e) => this.drainReplica(pool, e),
+    });
+    pool.window = window;
+    pool.autoscaler = new PoolAutoscaler(scaling.autoscaler, scaling.policy, window, actuator);
+    const running = () => this.live || this.inSystem > 0;
+    const sample = (): void => {
+      const now = this.clock.now();
+      let inFlight = 0;
+      let engineWaiting = 0;
+      let kv = 0;
+      let ready = 0;
+      for (const e of pool.endpoints) {
+        inFlight += e.state.inFlight;
+        if (e.scaled!.phase !== 'ready') continue;
+        const st = e.engine.stats();
+        engineWaiting += st.waiting;
+        kv += st.kvUsage;
+        ready++;
+      }
+      window.sample(now, {
+        inFlight,
+        queued: pool.scheduler?.waiting ?? 0,
+        engineWaiting,
+        kvUsage: ready > 0 ? kv / ready : Number.NaN,
+      });
+      if (running()) this.clock.setTimer(SCALING_SAMPLE_MS, sample);
+    };
+    const tick = (): void => {
+      window.at(this.clock.now()); // the policy's windows end now
+      pool.autoscaler!.tick(this.clock.now());
+      if (running()) this.clock.setTimer(scaling.policy.intervalMs, tick);
+    };
+    this.clock.setTimer(0, () => {
+      const now = this.clock.now();
+      pool.autoscaler!.start(now, scaling.initialReplicas ?? 0);
+      // The initial replicas were running before the run: warm now, not cold starts.
+      for (const e of pool.endpoints) {
+        const slot = e.scaled!;
+        if (slot.phase !== 'starting') continue;
+        slot.phase = 'ready'; // its cold-start timer finds it ready and does nothing
+        this.scaleStats.starts--;
+        e.engine = new EngineModel(e.spec.profile, this.clock, {
+          maxWaiting: this.options.maxWaitingPerEngine ?? 4096,
+        });
+        e.state.healthy = true;
+      }
+      sample();
+      this.clock.setTimer(scaling.policy.intervalMs, tick);
+    });
+  }
+
+  /** The actuator starts a replica in slot `e`: a fresh engine, cold until the profile's start time. */
+  private startReplica(pool: SimPool, e: SimEndpoint, tier: PriceTier): void {
+    const slot = e.scaled!;
+    const now = this.clock.now();
+    slot.phase = 'starting';
+    slot.tier = tier;
+    slot.sinceMs = now;
+    slot.lostAtMs = Number.NaN;
+    const gen = ++slot.generation;
+    this.scaleStats.starts++;
+    e.engine = new EngineModel(e.spec.profile, this.clock, {
+      maxWaiting: this.options.maxWaitingPerEngine ?? 4096,
+      coldStart: true,
+      startMs: now,
+    });
+    pool.router.prefixIndex()?.clear(pool.endpoints.indexOf(e)); // a new replica's cache is empty
+    e.state.healthy = false;
+    this.clock.setTimer(e.spec.profile.coldStartMs, () => {
+      if (slot.generation !== gen || slot.phase !== 'starting') return;
+      slot.phase = 'ready';
+      e.state.healthy = true;
+      this.pump(pool);
+    });
+    const pre =
+      tier === 'spot'
+        ? (pool.scaling!.spot?.preemption(`${e.spec.name}#${gen}`, slot.type, now) ?? null)
+        : null;
+    if (pre !== null) {
+      this.clock.setTimer(Math.max(0, pre.noticeMs - now), () => {
+        if (slot.generation !== gen || slot.phase === 'off') return;
+        this.scaleStats.preemptions++;
+        slot.lostAtMs = pre.stopMs;
+        if (slot.phase !== 'draining') this.drainReplica(pool, e);
+        pool.autoscaler!.preempted(this.clock.now());
+        this.clock.setTimer(slot.lostAtMs - this.clock.now(), () => {
+          if (slot.generation !== gen || slot.phase === 'off') return;
+          // The notice ran out: what still runs there is lost (the engine ends it as cancelled).
+          for (const id of [...slot.running]) e.engine.cancel(id);
+          this.stopReplica(e);
+        });
+      });
+    }
+  }
+
+  /** No new requests for `e`; it stops once its requests have finished (a starting one stops now). */
+  private drainReplica(pool: SimPool, e: SimEndpoint): void {
+    const slot = e.scaled!;
+    e.state.healthy = false;
+    if (slot.phase === 'starting' || e.state.inFlight === 0) {
+      this.stopReplica(e);
+      return;
+    }
+    slot.phase = 'draining';
+    void pool;
+  }
+
+  private typeOf(e: SimEndpoint) {
+    const name = e.scaled!.type;
+    const pool = this.pools.find((p) => p.endpoints.includes(e))!;
+    return pool.scaling!.autoscaler.catalog.find((t) => t.name === name)!;
+  }
+
+  private stopReplica(e: SimEndpoint): void {
+    this.stopReplicaAt(e, this.clock.now());
+  }
+
+  private stopReplicaAt(e: SimEndpoint, now: number): void {
+    const slot = e.scaled!;
+    const upMs = now - slot.sinceMs;
+    this.scaleStats.upMs[slot.tier] += upMs;
+    const type = this.typeOf(e);
+    this.scaleStats.cost +=
+      ((slot.tier === 'spot' ? type.spotUsdPerHour! : type.onDemandUsdPerHour) * upMs) / 3_600_000;
+    slot.phase = 'off';
+    slot.sinceMs = Number.NaN;
+    slot.generation++;
+    e.state.healthy = false;
   }
 
   /** Time series and distributions for the report (after {@link run}). */
@@ -444,6 +723,15 @@ export class Simulation {
     const tenant = r.tenant ?? 'default';
     this.group(this.byClass, priority).requests++;
     this.group(this.byTenant, tenant).requests++;
+    let cold = false;
+    if (pool.autoscaler !== null) {
+      pool.window!.arrival(now);
+      cold = !pool.endpoints.some((e) => e.scaled!.phase === 'ready');
+      if (cold) {
+        this.scaleStats.coldWaits++;
+        pool.autoscaler.wake(now); // the activator: a request for a pool at zero asks for a replica now
+      }
+    }
     const s = pool.scheduler;
     if (s === null) {
       const p: Pending = { id, record: r, pool, arrivalMs: now, priority, tenant, features: null };
@@ -470,7 +758,7 @@ export class Simulation {
       sched.order === 'edf'
         ? now + (sched.ttftDeadlineMs ?? this.ttftLimitMs(this.referenceProfile(pool), promptTokens))
         : Number.POSITIVE_INFINITY;
-    this.pending.set(id, { id, record: r, pool, arrivalMs: now, priority, tenant, features });
+    this.pending.set(id, { id, record: r, pool, arrivalMs: now, priority, tenant, features, cold });
     this.enter(now); // waiting in the gateway counts as in the system
     const item: QueueItem = {
       id,
@@ -528,6 +816,7 @@ export class Simulation {
     const blockHashes = engineBlockHashes(r, ep.spec.profile.blockSize);
     if (blockHashes !== undefined) this.hashes = true;
     ep.state.inFlight++;
+    ep.scaled?.running.add(id);
     if (!queued) this.enter(now);
     let first = true;
     const fair = pool.fair ? pool.scheduler : null;
@@ -539,8 +828,18 @@ export class Simulation {
           if (!first) return;
           first = false;
           router.firstToken(id);
+          pool.window?.firstToken(this.clock.now(), this.clock.now() - p.arrivalMs);
         },
         onFinish: (res) => {
+          ep.scaled?.running.delete(id);
+          if (res.reason === 'cancelled') {
+            // Its replica was preempted under it (the only cancel in a simulation).
+            router.finished(id, { ok: false, cachedTokens: null, outputTokens: null });
+            ep.state.inFlight--;
+            this.leave(res.finishedMs);
+            this.reject(p, ep.spec.name, 'preempted', route);
+            return;
+          }
           router.finished(id, { ok: true, cachedTokens: res.cachedTokens, outputTokens: res.outputTokens });
           this.finished(p, ep, res, route);
         },
@@ -549,6 +848,7 @@ export class Simulation {
     if (!accepted) {
       router.finished(id, { ok: false, cachedTokens: null, outputTokens: null });
       ep.state.inFlight--;
+      ep.scaled?.running.delete(id);
       this.leave(now);
       const tooLong = promptTokens + outputTokens > ep.spec.profile.maxModelLen;
       this.reject(p, ep.spec.name, tooLong ? 'too_long' : 'queue_full', route);
@@ -558,6 +858,7 @@ export class Simulation {
     fair?.onServed(p.tenant, promptTokens, 0);
     const wait = now - p.arrivalMs;
     this.hist.gatewayQueue.add(wait);
+    if (p.cold) this.scaleStats.coldWait.add(wait);
     this.group(this.byClass, p.priority).wait.add(wait);
     this.group(this.byTenant, p.tenant).wait.add(wait);
     return true;
@@ -594,6 +895,8 @@ export class Simulation {
       g.e2e.add(e2e);
     }
     if (p.features !== null) p.pool.predictor!.learn(p.features, res.outputTokens);
+    p.pool.window?.completed(res.finishedMs, tpot, res.outputTokens);
+    if (ep.scaled?.phase === 'draining' && ep.state.inFlight === 0) this.stopReplica(ep);
     this.sink?.({
       id: res.id,
       arrival_ms: p.arrivalMs,
@@ -718,7 +1021,11 @@ export class Simulation {
     const b = this.timeline.at(this.clock.now() - this.firstArrivalMs);
     b.samples++;
     const now = this.clock.now();
-    for (const e of this.all) if ((e.spec.startAtMs ?? now) <= now) b.replicasSum++;
+    let up = 0;
+    for (const e of this.all)
+      if (e.scaled === null ? (e.spec.startAtMs ?? now) <= now : e.scaled.phase !== 'off') up++;
+    b.replicasSum += up;
+    if (up > this.scaleStats.maxReplicas) this.scaleStats.maxReplicas = up;
     for (const e of this.all) {
       const s = e.engine.stats();
       b.waitingSum += s.waiting;
@@ -738,7 +1045,8 @@ export class Simulation {
 
   private scrape(e: SimEndpoint): void {
     const s = e.engine.stats();
-    e.state.healthy = s.ready; // as the live health check sees a cold engine's 503
+    // As the live health check sees a cold engine's 503; a draining or stopped replica takes nothing.
+    e.state.healthy = e.scaled === null ? s.ready : e.scaled.phase === 'ready';
     e.state.metrics = {
       running: s.running,
       waiting: s.waiting,
@@ -761,6 +1069,26 @@ export class Simulation {
     this.inSystemArea += this.inSystem * (now - this.lastChangeMs);
     this.lastChangeMs = now;
     if (now > this.lastEventMs) this.lastEventMs = now;
+  }
+
+  private scalingSummary(): ScalingSummary | null {
+    const scaled = this.pools.filter((p) => p.autoscaler !== null);
+    if (scaled.length === 0) return null;
+    const sc = this.scaleStats;
+    return {
+      policy: [...new Set(scaled.map((p) => p.autoscaler!.policy.name))].join(','),
+      decisions: scaled.reduce((n, p) => n + p.autoscaler!.decisions, 0),
+      scale_changes: scaled.reduce((n, p) => n + p.autoscaler!.changes, 0),
+      max_replicas: sc.maxReplicas,
+      replica_seconds_by_tier: { 'on-demand': sc.upMs['on-demand'] / 1000, spot: sc.upMs.spot / 1000 },
+      spot_preemptions: sc.preemptions,
+      cold_start_waits: sc.coldWaits,
+      cold_start_wait_ms: {
+        p50: sc.coldWait.quantile(0.5),
+        p99: sc.coldWait.quantile(0.99),
+        max: sc.coldWait.summary().max,
+      },
+    };
   }
 
   private queueSummary(): QueueSummary | null {
@@ -788,7 +1116,18 @@ export class Simulation {
     for (const p of this.pools) {
       let served = 0;
       let max = 0;
+      let used = 0;
       for (const e of p.endpoints) {
+        if (e.scaled !== null) {
+          // Autoscaled replicas are accounted as they stop; those still up count to the end of the run.
+          if (e.scaled.phase !== 'off') this.stopReplicaAt(e, endMs);
+          if (e.served > 0) perEndpoint[e.spec.name] = e.served;
+          if (e.served > 0) used++;
+          served += e.served;
+          max = Math.max(max, e.served);
+          continue;
+        }
+        used++;
         perEndpoint[e.spec.name] = e.served;
         // A replica counts (and costs) from its start, cold start included, to the end of the run.
         const upMs = Math.max(0, endMs - Math.max(start, e.spec.startAtMs ?? start));
@@ -798,9 +1137,12 @@ export class Simulation {
         served += e.served;
         max = Math.max(max, e.served);
       }
-      if (served > 0)
-        imbalance = Math.max(Number.isNaN(imbalance) ? 0 : imbalance, max / (served / p.endpoints.length));
+      if (served > 0) imbalance = Math.max(Number.isNaN(imbalance) ? 0 : imbalance, max / (served / used));
     }
+    const sc = this.scaleStats;
+    replicaMs += sc.upMs['on-demand'] + sc.upMs.spot;
+    cost += sc.cost;
+    coldStarts += sc.starts;
     const rate = (x: number) => (spanS > 0 ? x / spanS : 0);
     const tooLong = this.rejectedBy.too_long ?? 0;
     return {
@@ -835,6 +1177,7 @@ export class Simulation {
       replica_seconds: replicaMs / 1000,
       cost_usd: cost,
       cold_starts: coldStarts,
+      autoscaling: this.scalingSummary(),
     };
   }
 }
@@ -858,4 +1201,64 @@ export function idleTtftMs(p: EngineProfile, promptTokens: number): number {
     done += n;
   }
   return ms;
+}
+
+/** The simulated actuator: an autoscaled pool's slots, started and drained on the virtual clock. */
+class SimActuator implements Actuator {
+  readonly kind = 'simulated';
+
+  constructor(
+    private readonly pool: SimPool,
+    private readonly hooks: {
+      start(e: SimEndpoint, tier: PriceTier): void;
+      drain(e: SimEndpoint): void;
+    },
+  ) {}
+
+  replicas(): ReplicaStatus[] {
+    const out: ReplicaStatus[] = [];
+    for (const e of this.pool.endpoints) {
+      const s = e.scaled!;
+      if (s.phase === 'off') continue;
+      out.push({ id: e.spec.name, type: s.type, tier: s.tier, phase: s.phase, sinceMs: s.sinceMs });
+    }
+    return out;
+  }
+
+  apply(target: readonly Placement[]): void {
+    const want = new Map<string, number>();
+    for (const p of target)
+      want.set(`${p.type}\u0000${p.tier}`, (want.get(`${p.type}\u0000${p.tier}`) ?? 0) + p.count);
+    // Groups in the target or holding live replicas now.
+    const live = new Map<string, SimEndpoint[]>();
+    for (const e of this.pool.endpoints) {
+      const s = e.scaled!;
+      if (s.phase !== 'starting' && s.phase !== 'ready') continue;
+      const k = `${s.type}\u0000${s.tier}`;
+      live.set(k, [...(live.get(k) ?? []), e]);
+    }
+    for (const k of new Set([...want.keys(), ...live.keys()])) {
+      const [type, tier] = k.split('\u0000') as [string, PriceTier];
+      const have = live.get(k) ?? [];
+      const n = want.get(k) ?? 0;
+      if (have.length < n) {
+        let missing = n - have.length;
+        for (const e of this.pool.endpoints) {
+          if (missing === 0) break;
+          if (e.scaled!.type === type && e.scaled!.phase === 'off') {
+            this.hooks.start(e, tier);
+            missing--;
+          }
+        }
+      } else if (have.length > n) {
+        // Cancel cold starts first (nothing to drain), then the newest serving replicas.
+        const order = [...have].sort(
+          (a, b) =>
+            Number(b.scaled!.phase === 'starting') - Number(a.scaled!.phase === 'starting') ||
+            b.scaled!.sinceMs - a.scaled!.sinceMs,
+        );
+        for (const e of order.slice(0, have.length - n)) this.hooks.drain(e);
+      }
+    }
+  }
 }

@@ -62,6 +62,11 @@ export interface ServegenOptions {
   readonly rescale?: boolean;
   /** Model name put on every record (none by default). */
   readonly model?: string;
+  /**
+   * Multiply every client's rate by this (default 1), keeping each window's fitted shape (its CV):
+   * the same day at a fleet's scale. Only with `rescale` (a rate is what gets scaled).
+   */
+  readonly rateFactor?: number;
 }
 
 const GAMMA = 1;
@@ -93,6 +98,8 @@ export async function servegenTrace(
 ): Promise<Trace> {
   const startS = opts.window?.startS ?? 0;
   const endS = opts.window?.endS ?? Number.POSITIVE_INFINITY;
+  if (opts.rateFactor !== undefined && !(opts.rateFactor > 0 && opts.rescale !== false))
+    throw new TraceError(`rateFactor must be > 0 and needs rescale, got ${opts.rateFactor}`);
   if (!(Number.isFinite(startS) && startS >= 0))
     throw new TraceError(`window start must be ≥ 0, got ${startS}`);
   if (!(endS > startS)) throw new TraceError(`window end (${endS}) must be after its start (${startS})`);
@@ -108,6 +115,7 @@ export async function servegenTrace(
     startS,
     endS,
     rescale: opts.rescale ?? true,
+    rateFactor: opts.rateFactor ?? 1,
     ...(opts.model !== undefined ? { model: opts.model } : {}),
   };
   return {
@@ -199,6 +207,7 @@ interface Plan {
   readonly startS: number;
   readonly endS: number;
   readonly rescale: boolean;
+  readonly rateFactor: number;
   readonly model?: string;
 }
 
@@ -253,7 +262,7 @@ async function* generateWindows(plan: Plan, lengths: LengthCycle): AsyncGenerato
 /** The arrival offsets (s, ascending, in [0, window)) of index row `i`, whose window starts at `ws`. */
 function clientArrivals(plan: Plan, ws: number, i: number): number[] {
   const { index } = plan;
-  const rate = index.rate[i]!;
+  const rate = index.rate[i]! * plan.rateFactor;
   const k = index.shape[i]!;
   let scale = index.scale[i]!;
   const isGamma = index.dist[i] === GAMMA;

@@ -35,8 +35,19 @@ const ALLOWED: Record<string, string[]> = {
   emulator: ['core', 'engine-model'],
   traces: ['core', 'scheduler'],
   scheduler: ['core'],
+  autoscaler: ['core', 'engine-model'],
   tiers: ['core', 'config'],
-  sim: ['core', 'framework', 'datalayer', 'engine-model', 'plugins', 'router', 'traces', 'scheduler'],
+  sim: [
+    'core',
+    'framework',
+    'datalayer',
+    'engine-model',
+    'plugins',
+    'router',
+    'traces',
+    'scheduler',
+    'autoscaler',
+  ],
 };
 
 function files(dir: string): string[] {
@@ -75,6 +86,7 @@ describe('architecture', () => {
       'sim',
       'tiers',
       'scheduler',
+      'autoscaler',
     ]) {
       for (const file of files(join(root, 'src', layer))) {
         if (banned.test(readFileSync(file, 'utf8'))) problems.push(relative(root, file));

@@ -1,0 +1,398 @@
+/**
+ * @module bench/autoscaling
+ * `npm run bench:autoscaling`: every scaling policy side by side on one day of real arrival shape,
+ * through the simulator's autoscaled pool (the same controller, planner and policies the gateway
+ * runs; replicas started and drained on the virtual clock with the profile's cold start). Writes
+ * the results into docs/autoscaling.md between markers.
+ *
+ * Workload: ServeGen's `language/m-large` window file (14 days of per-client rates, 10-minute
+ * windows), day 1 (0–86 400 s, midnight to midnight), arrivals generated per client with the
+ * windows' fitted inter-arrival shapes, token lengths cycled from the Azure conversation trace. Every
+ * client's rate is multiplied by one factor so that the day's busiest 10-minute window needs
+ * PEAK_REPLICAS replicas at the calibrated per-replica rate: the fleet runs from a few replicas at
+ * night to about PEAK_REPLICAS at the peak.
+ *
+ * Replica: `llama3-70b-h100-tp4` (60 s cold start). Calibration first: the SLO capacity of one
+ * replica (sim/capacity.ts: the highest rate at which ≥ 99 % of requests meet the SLO) on the Azure
+ * conversation trace's first 30 minutes with its own arrivals — `replicaRps`, what rate-sizing
+ * policies divide by — and the mean number of requests in the system at that rate (Little's law),
+ * the concurrency one replica sustains, C. Knative's KPA is set up as a KServe user would: container
+ * concurrency C, Knative's default 70 % target utilisation, so target 0.7 C; every other KPA
+ * parameter is Knative's default. The SLO policy's per-replica concurrency is C too.
+ *
+ * SLO: TTFT ≤ SLO_TTFT_MS and TPOT ≤ SLO_TPOT_MS; a request that waits for a cold start counts
+ * against it like any other wait; requests the activator drops count as misses.
+ *
+ * Spot: the best policy again with a catalog of three spot-capable instance types running the same
+ * profile — prices and preemption rates are assumptions stated in the docs table — against the same
+ * policy on demand only; preemptions from autoscaler/spot.ts's seeded market (solo and waves).
+ *
+ * Each simulation runs in a child process, BENCH_AUTOSCALE_JOBS at a time (default: the CPU count).
+ * Env: BENCH_AUTOSCALE_JOBS, BENCH_AUTOSCALE_HOURS (default 24), BENCH_AUTOSCALE_PEAK (16),
+ * BENCH_DOCS (docs/autoscaling.md; 0 = do not write), BENCH_JSON (a path for the raw results).
+ */
+import { createReadStream, existsSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import type { AutoscalerSpec } from '../src/autoscaler/controller.js';
+import { createPolicy } from '../src/autoscaler/policies/index.js';
+import { SpotMarket } from '../src/autoscaler/spot.js';
+import type { InstanceType } from '../src/autoscaler/types.js';
+import { SeededRng } from '../src/core/rng.js';
+import { getProfile } from '../src/engine-model/profiles.js';
+import { routingSpec } from '../src/router/presets.js';
+import { capacitySearch } from '../src/sim/capacity.js';
+import { type SimOptions, type SimSummary, Simulation } from '../src/sim/simulator.js';
+import { openRequestTrace } from '../src/traces/loaders.js';
+import { servegenTrace } from '../src/traces/servegen.js';
+import { reshape } from '../src/traces/transform.js';
+import { runChild, runLimited } from './child.js';
+import { writeGeneratedSection } from './docs.js';
+import { REPO, describeMachine, envNum } from './env.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const TRACES_DIR = join(REPO, '..', 'shared', 'traces');
+const WINDOWS = join(TRACES_DIR, 'servegen_language_m-large_windows.csv.gz');
+const LENGTHS = join(TRACES_DIR, 'AzureLLMInferenceTrace_conv.csv');
+const PROFILE = 'llama3-70b-h100-tp4';
+const HOURS = envNum('BENCH_AUTOSCALE_HOURS', 24);
+const PEAK_REPLICAS = envNum('BENCH_AUTOSCALE_PEAK', 16);
+const MAX_REPLICAS = PEAK_REPLICAS * 2; // room above the peak for policies that over-provision
+const SLO_TTFT_MS = 2000;
+const SLO_TPOT_MS = 100;
+const SLO_QUANTILE = 0.9;
+const CALIBRATION_WINDOW = { startS: 0, endS: 1800 };
+const SEED = 1;
+
+const CFG = {
+  jobs: envNum('BENCH_AUTOSCALE_JOBS', os.cpus().length),
+  docs: process.env.BENCH_DOCS === '0' ? null : join(REPO, 'docs', 'autoscaling.md'),
+  json: process.env.BENCH_JSON ?? null,
+};
+
+/** Policy rows: a label, the policy's name and its options (functions of the calibration). */
+interface PolicyRow {
+  readonly label: string;
+  readonly policy: string;
+  readonly options: (c: Calibration) => Record<string, unknown>;
+}
+
+const POLICIES: readonly PolicyRow[] = [
+  { label: 'static (peak-provisioned)', policy: 'static', options: () => ({ replicas: PEAK_REPLICAS }) },
+  {
+    label: 'kpa (Knative defaults)',
+    policy: 'kpa',
+    options: (c) => ({ targetConcurrency: 0.7 * c.concurrency }),
+  },
+  { label: 'hpa (engine waiting 5 per replica)', policy: 'hpa', options: () => ({}) },
+  { label: 'ray-serve (defaults)', policy: 'ray-serve', options: () => ({}) },
+  { label: 'skyserve (defaults)', policy: 'skyserve', options: () => ({}) },
+  { label: 'dynamo-load (defaults)', policy: 'dynamo-load', options: () => ({}) },
+  { label: 'forecast', policy: 'forecast', options: () => ({}) },
+  { label: 'slo', policy: 'slo', options: (c) => ({ concurrencyPerReplica: c.concurrency }) },
+  { label: 'oracle (knows the future; reference only)', policy: 'oracle', options: () => ({}) },
+];
+/** Policies that may be "best": real ones that scale (not the static baseline, not the oracle). */
+const CONTENDERS = ['hpa', 'ray-serve', 'skyserve', 'dynamo-load', 'forecast', 'slo'];
+
+/** Spot prices as a share of on-demand and preemption rates: assumptions, stated in the docs. */
+const SPOT_TYPES = [
+  { name: 'h100x4-aws-a', spotShare: 0.3, preemptionsPerHour: 0.1, noticeMs: 120_000 },
+  { name: 'h100x4-aws-b', spotShare: 0.32, preemptionsPerHour: 0.1, noticeMs: 120_000 },
+  { name: 'h100x4-gcp', spotShare: 0.34, preemptionsPerHour: 0.1, noticeMs: 30_000 },
+] as const;
+const SPOT_SHARE_MAX = 0.9;
+const SPOT_SHARE_PER_TYPE = 0.5;
+
+interface Calibration {
+  /** SLO capacity of one replica, req/s. */
+  readonly replicaRps: number;
+  /** Mean requests in the system at that rate (Little's law), one replica. */
+  readonly concurrency: number;
+  /** The rate factor on every ServeGen client. */
+  readonly rateFactor: number;
+  readonly peakRps: number;
+  readonly meanRps: number;
+  /** The first window's rate. */
+  readonly startRps: number;
+}
+
+type Job = { kind: 'calibrate' } | { kind: 'run'; row: number; calibration: Calibration; spot: boolean };
+
+interface RunResult {
+  readonly label: string;
+  readonly policy: string;
+  readonly spot: boolean;
+  readonly wallS: number;
+  readonly summary: SimSummary;
+}
+
+const log = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
+
+function sloOptions(): SimOptions['slo'] {
+  return { ttftMs: SLO_TTFT_MS, tpotMs: SLO_TPOT_MS };
+}
+
+function catalog(spot: boolean): InstanceType[] {
+  const p = getProfile(PROFILE);
+  if (!spot) return [{ name: 'h100x4', profile: PROFILE, capacity: 1, onDemandUsdPerHour: p.costPerHourUsd }];
+  return SPOT_TYPES.map((t) => ({
+    name: t.name,
+    profile: PROFILE,
+    capacity: 1,
+    onDemandUsdPerHour: p.costPerHourUsd,
+    spotUsdPerHour: p.costPerHourUsd * t.spotShare,
+    spotPreemptionsPerHour: t.preemptionsPerHour,
+    spotNoticeMs: t.noticeMs,
+  }));
+}
+
+/** Sum of the clients' rates per 10-minute window of the day: its mean and busiest window. */
+async function dayRates(): Promise<{ peak: number; mean: number; start: number }> {
+  const perWindow = new Map<number, number>();
+  const lines = createInterface({ input: createReadStream(WINDOWS).pipe(createGunzip()) });
+  let header = true;
+  for await (const line of lines) {
+    if (header) {
+      header = false;
+      continue;
+    }
+    const [, start, rate] = line.split(',');
+    const s = Number(start);
+    if (s >= HOURS * 3600) continue;
+    perWindow.set(s, (perWindow.get(s) ?? 0) + Number(rate));
+  }
+  const rates = [...perWindow.values()];
+  return {
+    peak: Math.max(...rates),
+    mean: rates.reduce((a, b) => a + b, 0) / rates.length,
+    start: perWindow.get(0) ?? 0,
+  };
+}
+
+async function calibrate(): Promise<Calibration> {
+  const profile = getProfile(PROFILE);
+  const base: SimOptions = {
+    pools: [{ name: 'm', endpoints: [{ name: 'r0', profile, maxConcurrency: 1 << 30 }] }],
+    routing: routingSpec('default'),
+    seed: SEED,
+    slo: sloOptions(),
+  };
+  const open = async (k: number) =>
+    reshape((await openRequestTrace(LENGTHS)).records, { rateScale: k, window: CALIBRATION_WINDOW });
+  const found = await capacitySearch(async (k) => new Simulation(base).run(await open(k)), {
+    target: 0.99,
+    start: 0.5,
+  });
+  const at = await new Simulation(base).run(await open(found.rate_scale));
+  const rates = await dayRates();
+  const rateFactor = (PEAK_REPLICAS * found.requests_per_s) / rates.peak;
+  return {
+    replicaRps: found.requests_per_s,
+    concurrency: at.mean_in_system,
+    rateFactor,
+    peakRps: rates.peak * rateFactor,
+    meanRps: rates.mean * rateFactor,
+    startRps: rates.start * rateFactor,
+  };
+}
+
+/** Arrival times of the day's workload, for the oracle (one pass; 8 bytes a request). */
+async function arrivalTimes(c: Calibration): Promise<Float64Array> {
+  let buf = new Float64Array(1 << 20);
+  let n = 0;
+  for await (const r of (await workload(c)).records) {
+    if (n === buf.length) {
+      const next = new Float64Array(buf.length * 2);
+      next.set(buf);
+      buf = next;
+    }
+    buf[n++] = r.arrivalMs;
+  }
+  return buf.subarray(0, n);
+}
+
+/** Index of the first time ≥ t in sorted `a`. */
+function lowerBound(a: Float64Array, t: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function workload(c: Calibration) {
+  return servegenTrace(WINDOWS, LENGTHS, {
+    seed: SEED,
+    rateFactor: c.rateFactor,
+    window: { startS: 0, endS: HOURS * 3600 },
+  });
+}
+
+async function runPolicy(row: PolicyRow, c: Calibration, spot: boolean): Promise<RunResult> {
+  const profile = getProfile(PROFILE);
+  const cat = catalog(spot);
+  const autoscaler: AutoscalerSpec = {
+    minReplicas: 0,
+    maxReplicas: MAX_REPLICAS,
+    catalog: cat,
+    maxSpotShare: spot ? SPOT_SHARE_MAX : 0,
+    maxSpotSharePerType: spot ? SPOT_SHARE_PER_TYPE : 1,
+    replicaRps: c.replicaRps,
+    coldStartMs: profile.coldStartMs,
+    slo: { ttftMs: SLO_TTFT_MS, tpotMs: SLO_TPOT_MS, quantile: SLO_QUANTILE },
+  };
+  let arrivals: ((fromMs: number, toMs: number) => number) | undefined;
+  if (row.policy === 'oracle') {
+    const times = await arrivalTimes(c);
+    arrivals = (from, to) => lowerBound(times, to) - lowerBound(times, from);
+  }
+  const policy = createPolicy(row.policy, row.options(c), arrivals ? { arrivals } : {});
+  const started = performance.now();
+  const sim = new Simulation({
+    pools: [
+      {
+        name: 'm',
+        endpoints: [],
+        scaling: {
+          policy,
+          autoscaler,
+          // The fleet was running before midnight: warm, sized for the first window's rate.
+          initialReplicas: Math.ceil(c.startRps / c.replicaRps),
+          ...(spot ? { spot: new SpotMarket(cat, new SeededRng(SEED)) } : {}),
+        },
+      },
+    ],
+    routing: routingSpec('default'),
+    seed: SEED,
+    slo: sloOptions(),
+  });
+  const summary = await sim.run((await workload(c)).records);
+  return { label: row.label, policy: row.policy, spot, wallS: (performance.now() - started) / 1000, summary };
+}
+
+async function runJob(job: Job): Promise<unknown> {
+  if (job.kind === 'calibrate') return calibrate();
+  return runPolicy(POLICIES[job.row]!, job.calibration, job.spot);
+}
+
+const child =
+  <R>(job: Job) =>
+  () =>
+    runChild<R>(SELF, job);
+
+// ---------------------------------------------------------------- report
+
+const f = (x: number, d = 1): string =>
+  Number.isFinite(x)
+    ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
+    : '—';
+const pct = (x: number, d = 2): string => (Number.isFinite(x) ? `${(x * 100).toFixed(d)} %` : '—');
+
+function row(r: RunResult): string {
+  const s = r.summary;
+  const a = s.autoscaling!;
+  const dropped = s.rejected;
+  return `| ${r.label}${r.spot ? ', spot catalog' : ''} | ${pct(s.slo_attainment)} | ${f(s.ttft_ms.p99, 0)} | ${f(s.replica_seconds / 3600)} | ${f(s.cost_usd, 0)} | ${s.cold_starts} | ${a.cold_start_waits} | ${f(a.cold_start_wait_ms.p99 / 1000)} | ${a.scale_changes} | ${a.max_replicas} | ${a.spot_preemptions} | ${dropped} | ${f(r.wallS)} |`;
+}
+
+interface Report {
+  readonly calibration: Calibration;
+  readonly runs: readonly RunResult[];
+  readonly spot: readonly RunResult[];
+}
+
+function render(rep: Report, wallS: number): string {
+  const c = rep.calibration;
+  const profile = getProfile(PROFILE);
+  const date = new Date().toISOString().slice(0, 10);
+  const header =
+    '| policy | SLO attainment | TTFT p99 (ms) | replica-hours | cost (USD) | cold starts | requests that met a cold pool | their wait p99 (s) | scale changes | most replicas | preemptions | dropped | wall (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const lines: string[] = [];
+  lines.push(
+    `Generated by \`npm run bench:autoscaling\` on ${date}, ${describeMachine()}; ${f(wallS, 0)} s wall. Seed ${SEED}; every run is deterministic.`,
+    '',
+    `**Setup.** ServeGen \`language/m-large\`, hours 0–${HOURS} of day 1, every client's rate × ${c.rateFactor.toFixed(4)} (mean ${f(c.meanRps, 2)} req/s, busiest 10-minute window ${f(c.peakRps, 2)} req/s); lengths from the Azure conversation trace. Replicas: \`${PROFILE}\` (cold start ${profile.coldStartMs / 1000} s, $${f(profile.costPerHourUsd, 2)}/h on demand), 0–${MAX_REPLICAS} per pool. SLO: TTFT ≤ ${SLO_TTFT_MS} ms and TPOT ≤ ${SLO_TPOT_MS} ms per request (a cold-start wait counts). Calibration: one replica sustains ${f(c.replicaRps, 3)} req/s within the SLO at 99 % (its concurrency there C = ${f(c.concurrency, 2)}), so the busiest window needs ${PEAK_REPLICAS}; KPA target 0.7 C = ${f(0.7 * c.concurrency, 2)}.`,
+    '',
+    header,
+    ...rep.runs.map(row),
+    '',
+  );
+  const byPolicy = new Map(rep.runs.map((r) => [r.policy, r]));
+  const kpa = byPolicy.get('kpa')!.summary;
+  const oracle = byPolicy.get('oracle')!.summary;
+  const eligible = rep.runs.filter(
+    (r) => CONTENDERS.includes(r.policy) && r.summary.slo_attainment >= kpa.slo_attainment,
+  );
+  const best = eligible.sort((a, b) => a.summary.replica_seconds - b.summary.replica_seconds)[0];
+  if (best === undefined) {
+    lines.push(`- No policy met KPA's SLO attainment (${pct(kpa.slo_attainment)}): **target not met**.`);
+  } else {
+    const vsKpa = 1 - best.summary.replica_seconds / kpa.replica_seconds;
+    const vsOracle = best.summary.replica_seconds / oracle.replica_seconds;
+    lines.push(
+      `- Best policy at KPA's SLO attainment or better (${pct(kpa.slo_attainment)}): **${best.label}**, ${pct(best.summary.slo_attainment)}, ${pct(vsKpa, 1)} fewer replica-hours than KPA (target ≥ 25 %: ${vsKpa >= 0.25 ? 'met' : '**not met**'}), ${vsOracle.toFixed(2)}× the oracle's (target ≤ 1.2×: ${vsOracle <= 1.2 ? 'met' : '**not met**'}).`,
+    );
+  }
+  if (rep.spot.length === 2) {
+    const [od, sp] = rep.spot as [RunResult, RunResult];
+    const cut = 1 - sp.summary.cost_usd / od.summary.cost_usd;
+    lines.push(
+      '',
+      `**Spot.** ${od.label} with a catalog of three instance types running \`${PROFILE}\`: spot prices ${SPOT_TYPES.map((t) => `${t.name} ${pct(t.spotShare, 0)}`).join(', ')} of on demand, ${SPOT_TYPES[0].preemptionsPerHour} preemptions per replica-hour each (half of them in waves that take each running replica of the type with probability 0.5), notice ${SPOT_TYPES.map((t) => `${t.noticeMs / 1000} s`).join(' / ')} — assumptions, not market data. At most ${pct(SPOT_SHARE_MAX, 0)} of the needed capacity on spot and ${pct(SPOT_SHARE_PER_TYPE, 0)} on any one type.`,
+      '',
+      header,
+      row(od),
+      row(sp),
+      '',
+      `- Spot cuts cost by ${pct(cut, 1)} vs on demand only (target ≥ 50 %: ${cut >= 0.5 ? 'met' : '**not met**'}) with SLO attainment ${pct(sp.summary.slo_attainment)} under ${sp.summary.autoscaling!.spot_preemptions} preemptions (target ≥ 99 %: ${sp.summary.slo_attainment >= 0.99 ? 'met' : '**not met**'}); on-demand replica-hours ${f(sp.summary.autoscaling!.replica_seconds_by_tier['on-demand'] / 3600)}, spot ${f(sp.summary.autoscaling!.replica_seconds_by_tier.spot / 3600)}.`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  if (!existsSync(WINDOWS)) throw new Error(`missing ${WINDOWS}`);
+  log('calibrating one replica …');
+  const calibration = await runChild<Calibration>(SELF, { kind: 'calibrate' } satisfies Job);
+  log(
+    `one replica: ${calibration.replicaRps.toFixed(3)} req/s within the SLO, C = ${calibration.concurrency.toFixed(2)}; rate factor ${calibration.rateFactor.toFixed(4)}`,
+  );
+  const jobs = POLICIES.map((_, i) => child<RunResult>({ kind: 'run', row: i, calibration, spot: false }));
+  const runs = await runLimited(jobs, CFG.jobs);
+  for (const r of runs)
+    log(`${r.label}: ${pct(r.summary.slo_attainment)}, ${f(r.summary.replica_seconds / 3600)} replica-h`);
+  // The spot comparison uses the best contender at KPA's attainment (else the forecast policy).
+  const kpa = runs.find((r) => r.policy === 'kpa')!.summary;
+  const best =
+    runs
+      .filter((r) => CONTENDERS.includes(r.policy) && r.summary.slo_attainment >= kpa.slo_attainment)
+      .sort((a, b) => a.summary.replica_seconds - b.summary.replica_seconds)[0] ??
+    runs.find((r) => r.policy === 'forecast')!;
+  const row = POLICIES.findIndex((p) => p.policy === best.policy);
+  const spot = await runChild<RunResult>(SELF, { kind: 'run', row, calibration, spot: true } satisfies Job);
+  const report: Report = { calibration, runs, spot: [best, spot] };
+  const md = render(report, (performance.now() - t0) / 1000);
+  process.stdout.write(`${md}\n`);
+  if (CFG.json) writeFileSync(CFG.json, JSON.stringify(report, null, 2));
+  if (CFG.docs) {
+    writeGeneratedSection(CFG.docs, 'autoscaling', md);
+    log(`wrote ${CFG.docs}`);
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const job = JSON.parse(process.argv[3] ?? '{}') as Job;
+  process.stdout.write(`RESULT ${JSON.stringify(await runJob(job))}\n`);
+} else {
+  await main();
+}
