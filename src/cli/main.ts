@@ -44,7 +44,7 @@ Options:
   -h, --help      this help
 `;
 
-const ENGINE_HELP = `Usage: switchyard engine --profile NAME [--port N] [--host ADDR] [--model NAME] [--cold-start]
+const ENGINE_HELP = `Usage: switchyard engine --profile NAME [--port N] [--host ADDR] [--model NAME] [--cold-start | --cold-start-ms N]
 
 Runs one emulated engine: the engine performance model on the wall clock behind a real HTTP server
 that speaks the OpenAI API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models) and
@@ -58,6 +58,7 @@ Options:
   --model NAME       served model name (default: the profile's model id)
   --output-tokens N  tokens generated when a request sets no max_tokens (default 64)
   --cold-start       wait the profile's cold-start time before serving
+  --cold-start-ms N  wait N ms before serving instead (a shorter stand-in for demos and tests)
   --list-profiles    print the profiles and exit
   -h, --help         this help
 `;
@@ -149,6 +150,7 @@ async function engine(args: string[]): Promise<number> {
       model: { type: 'string' },
       'output-tokens': { type: 'string' },
       'cold-start': { type: 'boolean' },
+      'cold-start-ms': { type: 'string' },
       'list-profiles': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -165,11 +167,20 @@ async function engine(args: string[]): Promise<number> {
     process.stderr.write(`--profile is required\n\n${ENGINE_HELP}`);
     return 2;
   }
+  let profile = getProfile(values.profile);
+  let coldStart = values['cold-start'] ?? false;
+  if (values['cold-start-ms'] !== undefined) {
+    const ms = Number(values['cold-start-ms']);
+    if (!Number.isInteger(ms) || ms < 0)
+      throw new UsageError('--cold-start-ms: give a whole number of ms ≥ 0');
+    profile = { ...profile, coldStartMs: ms };
+    coldStart = ms > 0;
+  }
   const server = new EmulatedEngineServer({
-    profile: getProfile(values.profile),
+    profile,
     ...(values.model ? { servedModelName: values.model } : {}),
     ...(values['output-tokens'] ? { defaultOutputTokens: Number(values['output-tokens']) } : {}),
-    coldStart: values['cold-start'] ?? false,
+    coldStart,
   });
   const url = await server.listen(Number(values.port), values.host);
   const log = createLogger('info');

@@ -12,6 +12,14 @@ import { getProfile } from '../engine-model/profiles.js';
 import { schedulerOptions } from '../gateway/admission.js';
 import { ROUTING_PRESETS, routingSpec } from '../router/presets.js';
 import type { RoutingProfileSpec } from '../router/router.js';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { AutoscalerSpec } from '../autoscaler/controller.js';
+import { SCALING_POLICY_NAMES, createPolicy } from '../autoscaler/policies/index.js';
+import { SpotMarket } from '../autoscaler/spot.js';
+import type { InstanceType } from '../autoscaler/types.js';
+import { instanceTypeSchema } from '../config/schema.js';
+import { SeededRng } from '../core/rng.js';
 import { capacitySearch } from '../sim/capacity.js';
 import { fixed, renderReport } from '../sim/report.js';
 import {
@@ -78,6 +86,21 @@ Scheduling (the gateway's admission queue per pool; docs/scheduling.md):
   --max-wait-ms MS       longest wait before a request is dropped (default ${DEFAULT_MAX_WAIT_MS}; batch
                          requests ${DEFAULT_BATCH_MAX_WAIT_MS})
   --batch-share F        mark a share F (0..1) of the requests as batch, by a coin seeded with --seed
+
+Autoscaling (docs/autoscaling.md; with --config, pools with a \`scaling\` block are autoscaled as configured):
+  --autoscale NAME       with --profile: the pool is autoscaled by policy NAME (${SCALING_POLICY_NAMES.join(', ')});
+                         oracle knows the trace's future arrivals (a reference, simulator only)
+  --min-replicas A       fewest replicas (default 0: scale to zero)
+  --max-replicas B       most replicas (default 16)
+  --initial-replicas N   replicas already serving, warm, when the replay starts (default: --min-replicas)
+  --catalog FILE         instance types (JSON or YAML list: name, profile, capacity, onDemandUsdPerHour,
+                         spotUsdPerHour, spotPreemptionsPerHour, spotNoticeMs, maxReplicas); default:
+                         one on-demand type running --profile at its price. Spot types are preempted by
+                         a seeded market (solo and waves)
+  --max-spot-share F     most of the needed capacity on spot replicas (default 0; 0.5 per type)
+  --replica-rps R        requests/s one replica sustains within the SLO, for rate-sizing policies
+                         (default: measured first, the SLO capacity of one replica on the trace's
+                         first 30 minutes)
 `;
 
 export const SIM_HELP = `Usage: switchyard sim --trace FILE --out DIR [options]
@@ -118,6 +141,13 @@ const OPTIONS = {
   'max-queue': { type: 'string' },
   'max-wait-ms': { type: 'string' },
   'batch-share': { type: 'string' },
+  autoscale: { type: 'string' },
+  'min-replicas': { type: 'string' },
+  'max-replicas': { type: 'string' },
+  'initial-replicas': { type: 'string' },
+  catalog: { type: 'string' },
+  'max-spot-share': { type: 'string' },
+  'replica-rps': { type: 'string' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -145,7 +175,7 @@ export async function sim(args: string[]): Promise<number> {
     process.stderr.write(`--trace and --out are required\n\n${SIM_HELP}`);
     return 2;
   }
-  const setup = await prepare(values, values.trace, values.out);
+  const setup = await withAutoscaling(await prepare(values, values.trace, values.out));
   mkdirSync(setup.out, { recursive: true });
   if (sub === 'capacity') return capacity(setup);
   if (sub === 'compare') return compare(setup);
@@ -238,6 +268,146 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
   };
 }
 
+/**
+ * `--autoscale NAME`: the --profile pool becomes an autoscaled one (the gateway's controller,
+ * planner and policy on the virtual clock). Spot types in the catalog get a seeded market.
+ */
+async function withAutoscaling(setup: Setup): Promise<Setup> {
+  const v = setup.values;
+  const name = v.autoscale;
+  const flags = [
+    'min-replicas',
+    'max-replicas',
+    'initial-replicas',
+    'catalog',
+    'max-spot-share',
+    'replica-rps',
+  ] as const;
+  if (name === undefined) {
+    const stray = flags.find((f) => v[f] !== undefined);
+    if (stray !== undefined) throw new UsageError(`--${stray} goes with --autoscale NAME`);
+    return withSpotMarkets(setup);
+  }
+  if (v.config !== undefined)
+    throw new UsageError('--autoscale goes with --profile; with --config, give pools a `scaling` block');
+  if (v['add-replicas'] !== undefined) throw new UsageError('--add-replicas and --autoscale do not mix');
+  if (!(SCALING_POLICY_NAMES as readonly string[]).includes(name))
+    throw new UsageError(`unknown --autoscale ${name} (known: ${SCALING_POLICY_NAMES.join(', ')})`);
+  const pool = setup.base.pools[0]!;
+  const profile = pool.endpoints[0]!.profile;
+  const min = intOpt(v['min-replicas'], 'min-replicas') ?? 0;
+  const max = positiveIntOpt(v['max-replicas'], 'max-replicas') ?? 16;
+  if (max < min) throw new UsageError(`--max-replicas (${max}) is below --min-replicas (${min})`);
+  const catalog: InstanceType[] =
+    v.catalog === undefined
+      ? [
+          {
+            name: profile.name,
+            profile: profile.name,
+            capacity: 1,
+            onDemandUsdPerHour: profile.costPerHourUsd,
+          },
+        ]
+      : readCatalog(v.catalog);
+  const spotShare = numOpt(v['max-spot-share'], 'max-spot-share') ?? 0;
+  if (spotShare > 1) throw new UsageError(`--max-spot-share must be in [0, 1], got ${spotShare}`);
+  const replicaRps = numOpt(v['replica-rps'], 'replica-rps') ?? (await measureReplicaRps(setup, profile));
+  let arrivals: ((fromMs: number, toMs: number) => number) | undefined;
+  if (name === 'oracle') {
+    const times: number[] = [];
+    for await (const r of (await setup.open()).records) times.push(r.arrivalMs);
+    const below = (t: number): number => {
+      let lo = 0;
+      let hi = times.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (times[mid]! < t) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    arrivals = (from, to) => below(to) - below(from);
+  }
+  const slo = setup.base.slo;
+  const autoscaler: AutoscalerSpec = {
+    minReplicas: min,
+    maxReplicas: max,
+    catalog,
+    maxSpotShare: spotShare,
+    maxSpotSharePerType: 0.5,
+    replicaRps,
+    coldStartMs: getProfile(catalog[0]!.profile).coldStartMs,
+    slo: { ttftMs: slo?.ttftMs ?? 2000, tpotMs: slo?.tpotMs ?? 100, quantile: 0.9 },
+  };
+  const scaled: SimPoolSpec = {
+    name: pool.name,
+    endpoints: [],
+    scaling: {
+      policy: createPolicy(name, {}, { replicas: max, ...(arrivals ? { arrivals } : {}) }),
+      autoscaler,
+      maxConcurrency: pool.endpoints[0]!.maxConcurrency,
+      initialReplicas: intOpt(v['initial-replicas'], 'initial-replicas') ?? min,
+    },
+  };
+  process.stderr.write(
+    `autoscaling ${pool.name} with ${name}: ${min}–${max} replicas, one replica sustains ${replicaRps.toFixed(3)} req/s\n`,
+  );
+  return withSpotMarkets({ ...setup, base: { ...setup.base, pools: [scaled] } });
+}
+
+/** Autoscaled pools whose catalog has spot prices get a market that preempts them (seeded). */
+function withSpotMarkets(setup: Setup): Setup {
+  const pools = setup.base.pools.map((p) => {
+    const sc = p.scaling;
+    if (sc === undefined || sc.spot !== undefined) return p;
+    if (!sc.autoscaler.catalog.some((t) => t.spotUsdPerHour !== undefined)) return p;
+    const spot = new SpotMarket(sc.autoscaler.catalog, new SeededRng(setup.base.seed ?? 1));
+    return { ...p, scaling: { ...sc, spot } };
+  });
+  return { ...setup, base: { ...setup.base, pools } };
+}
+
+function readCatalog(path: string): InstanceType[] {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--catalog ${path}: ${(err as Error).message}`);
+  }
+  const parsed = instanceTypeSchema.array().min(1).safeParse(raw);
+  if (!parsed.success)
+    throw new UsageError(
+      `--catalog ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  return parsed.data as InstanceType[];
+}
+
+/** The SLO capacity (≥ 99 %) of one replica on the trace's first 30 minutes, req/s. */
+async function measureReplicaRps(setup: Setup, profile: SimEndpointSpec['profile']): Promise<number> {
+  const one: SimOptions = {
+    ...setup.base,
+    pools: [{ name: 'one', endpoints: [{ name: 'r0', profile, maxConcurrency: 1 << 30 }] }],
+    scheduling: undefined,
+  };
+  const found = await capacitySearch(
+    async (k) => {
+      const records = reshape((await setup.open()).records, {
+        rateScale: k,
+        window: { startS: 0, endS: 1800 * k },
+      });
+      return new Simulation(one).run(retarget(records, 'one'));
+    },
+    { target: 0.99, start: 1 },
+  );
+  if (!(found.requests_per_s > 0))
+    throw new UsageError('one replica meets the SLO at no rate here; give --replica-rps');
+  return found.requests_per_s;
+}
+
+async function* retarget(records: AsyncIterable<TraceRecord>, model: string): AsyncGenerator<TraceRecord> {
+  for await (const r of records) yield { ...r, model };
+}
+
 /** One run: summary.json, requests.jsonl and a table on stdout. */
 async function runOnce(setup: Setup): Promise<number> {
   const trace = await setup.open();
@@ -258,7 +428,13 @@ async function runOnce(setup: Setup): Promise<number> {
   };
   writeFileSync(join(setup.out, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
   const v = setup.values;
-  const replicas = setup.base.pools.flatMap((p) => p.endpoints.map((e) => `${e.name} (${e.profile.name})`));
+  const replicas = setup.base.pools.flatMap((p) =>
+    p.scaling !== undefined
+      ? [
+          `${p.name} autoscaled by ${p.scaling.policy.name}, ${p.scaling.autoscaler.minReplicas}–${p.scaling.autoscaler.maxReplicas} replicas of ${p.scaling.autoscaler.catalog.map((t) => t.name).join(', ')}`,
+        ]
+      : p.endpoints.map((e) => `${e.name} (${e.profile.name})`),
+  );
   const details = [
     `trace ${v.trace} (${trace.info.format})${v.window ? `, window ${v.window} s` : ''}${v['rate-scale'] ? `, rate ×${v['rate-scale']}` : ''}`,
     `fleet: ${replicas.join(', ')}`,
@@ -371,7 +547,33 @@ function fleet(
         def.routing === undefined ? {} : { routing: routingSpec(def.routing, cfg.router.profiles) };
       // Each pool queues as the gateway would run this config, unless --queue gives every pool one.
       const scheduling = configQueues ? { scheduling: simScheduling(schedulingFor(cfg, name)) } : {};
-      if (endpoints.length > 0)
+      if (def.scaling !== undefined) {
+        // An autoscaled pool: its replicas come from the autoscaler (its static endpoints are not simulated).
+        const sc = def.scaling;
+        const catalog = sc.catalog as InstanceType[];
+        pools.push({
+          name,
+          aliases: def.aliases,
+          endpoints: [],
+          ...routing,
+          ...scheduling,
+          scaling: {
+            policy: createPolicy(sc.policy, sc.options),
+            autoscaler: {
+              minReplicas: sc.minReplicas,
+              maxReplicas: sc.maxReplicas,
+              catalog,
+              maxSpotShare: sc.maxSpotShare,
+              maxSpotSharePerType: sc.maxSpotSharePerType,
+              replicaRps: sc.replicaRps,
+              coldStartMs: getProfile(catalog[0]!.profile).coldStartMs,
+              slo: sc.slo,
+            },
+            maxConcurrency: concurrency ?? sc.maxConcurrency,
+            initialReplicas: sc.minReplicas,
+          },
+        });
+      } else if (endpoints.length > 0)
         pools.push({ name, aliases: def.aliases, endpoints, ...routing, ...scheduling });
     }
     if (pools.length === 0) throw new UsageError(`${config}: no pool has emulated endpoints to simulate`);
@@ -457,7 +659,20 @@ function summaryTable(
     queueLine(s) +
     `\nSLO attainment ${f(s.slo_attainment * 100)} %, throughput ${f(s.throughput_rps, 2)} req/s, ` +
     `${f(s.output_tokens_per_s, 0)} output tok/s, prefix hit rate ${s.prefix_hit_rate === null ? 'n/a (no block ids)' : `${f(s.prefix_hit_rate * 100)} %`}, ` +
-    `load imbalance ${f(s.load_imbalance, 2)}, cost $${f(s.cost_usd, 2)}\n`
+    `load imbalance ${f(s.load_imbalance, 2)}, cost $${f(s.cost_usd, 2)}\n` +
+    scalingLine(s)
+  );
+}
+
+/** What the autoscalers did, one line (nothing without an autoscaled pool). */
+function scalingLine(s: SimSummary): string {
+  const a = s.autoscaling;
+  if (a === null) return '';
+  const f = fixed;
+  return (
+    `autoscaling (${a.policy}): ${f(s.replica_seconds / 3600, 2)} replica-hours, ${s.cold_starts} cold starts, ` +
+    `${a.scale_changes} target changes, at most ${a.max_replicas} replicas, ${a.spot_preemptions} spot preemptions; ` +
+    `${a.cold_start_waits} requests met a pool with no ready replica (their wait p99 ${f(a.cold_start_wait_ms.p99, 0)} ms)\n`
   );
 }
 

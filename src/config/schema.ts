@@ -211,7 +211,7 @@ export const SCALING_POLICIES = [
   'dynamo-load',
 ] as const;
 
-const instanceTypeSchema = z.strictObject({
+export const instanceTypeSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"'),
   /** The engine profile a replica of this type runs. */
   profile: profileName,

@@ -71,6 +71,8 @@ export interface SimScalingSpec {
   /** The gateway's per-replica concurrency gate (default 256). */
   readonly maxConcurrency?: number;
   readonly gate?: EndpointGate;
+  /** Engine profiles by name for the catalog's types, besides the built-in ones (tests, custom hardware). */
+  readonly profiles?: Readonly<Record<string, EngineProfile>>;
   /**
    * Replicas already serving when the run starts (default 0), as a fleet that was running before
    * the replayed span: warm, no cold start. The autoscaler's first target is this count, which
@@ -521,7 +523,7 @@ export class Simulation {
   private slotSpecs(pool: string, scaling: SimScalingSpec): { e: SimEndpointSpec; type: string }[] {
     const max = scaling.autoscaler.maxReplicas;
     return scaling.autoscaler.catalog.flatMap((t) => {
-      const profile = getProfile(t.profile);
+      const profile = scaling.profiles?.[t.profile] ?? getProfile(t.profile);
       const n = 2 * Math.min(max, t.maxReplicas ?? max);
       return Array.from({ length: n }, (_, i) => ({
         e: {
@@ -546,6 +548,7 @@ export class Simulation {
     pool.autoscaler = new PoolAutoscaler(scaling.autoscaler, scaling.policy, window, actuator);
     const running = () => this.live || this.inSystem > 0;
     const sample = (): void => {
+      if (!running()) return; // the run is over: nothing more to decide
       const now = this.clock.now();
       let inFlight = 0;
       let engineWaiting = 0;
@@ -568,6 +571,7 @@ export class Simulation {
       if (running()) this.clock.setTimer(SCALING_SAMPLE_MS, sample);
     };
     const tick = (): void => {
+      if (!running()) return;
       window.at(this.clock.now()); // the policy's windows end now
       pool.autoscaler!.tick(this.clock.now());
       if (running()) this.clock.setTimer(scaling.policy.intervalMs, tick);
@@ -659,7 +663,7 @@ export class Simulation {
 
   private stopReplicaAt(e: SimEndpoint, now: number): void {
     const slot = e.scaled!;
-    const upMs = now - slot.sinceMs;
+    const upMs = Math.max(0, now - slot.sinceMs);
     this.scaleStats.upMs[slot.tier] += upMs;
     const type = this.typeOf(e);
     this.scaleStats.cost +=
