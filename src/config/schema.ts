@@ -248,8 +248,6 @@ const kubernetesActuatorSchema = z.strictObject({
         namespace: z.string().min(1).default('default'),
         name: z.string().min(1),
         service: z.string().min(1).optional(),
-        /** Port and API prefix of the pods' engine (default 8000, `/v1`). */
-        port: positiveInt.max(65535).default(8000),
       }),
     )
     .min(1),
@@ -279,6 +277,12 @@ const scalingSchema = z
     maxSpotSharePerType: z.number().min(0).max(1).default(1),
     /** Per-replica gateway concurrency limit. */
     maxConcurrency: positiveInt.default(256),
+    /**
+     * Time from asking for a replica to its serving, ms, as the policies plan with it. Default: the
+     * reference type's profile's, or 3 000 with the `process` actuator's default command (an emulated
+     * engine, which is then started with this cold start).
+     */
+    coldStartMs: positiveInt.optional(),
     actuator: z.discriminatedUnion('kind', [processActuatorSchema, kubernetesActuatorSchema]),
   })
   .refine((s) => s.maxReplicas >= s.minReplicas, 'maxReplicas must be ≥ minReplicas');

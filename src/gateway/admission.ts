@@ -11,6 +11,11 @@
  *      │          └─ every endpoint at its gate ─► queued ─► (pump) tryStart …
  *      └─ queue full / shed / wait or deadline passed ─► 429 (503 when no endpoint is usable)
  *
+ * The activator. A pool with an autoscaler ({@link PoolActivator}) that has no usable endpoint (scaled
+ * to zero, or its replicas still starting) does not answer 503: it wakes the autoscaler and holds the
+ * request in its queue, within the queue's bounds, until a replica is registered (the runtime rebuild
+ * that adds it pumps the queue), as Knative's activator buffers requests for a revision at zero.
+ *
  * Every reserved slot is released exactly once (asserted), whatever ends the attempt.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
@@ -32,6 +37,23 @@ export interface PoolTargets {
   readonly name: string;
   readonly engines: readonly HttpEngine[];
   readonly router: Router;
+  /** The pool's autoscaler; null (or absent) for a pool of fixed endpoints. */
+  readonly scaler?: PoolActivator | null;
+}
+
+/**
+ * What the admission queue and the request path tell an autoscaled pool's scaler
+ * (gateway/autoscaling.ts). Times are the gateway clock's ms; each call is O(1) and allocates nothing.
+ */
+export interface PoolActivator {
+  /** A request reached the pool (its admission). */
+  arrival(nowMs: number): void;
+  /** Requests wait for a pool with no usable endpoint: ask for a replica now (Knative's poke). */
+  wake(nowMs: number): void;
+  /** A streamed request's first token, `ttftMs` after it reached the gateway. */
+  firstToken(nowMs: number, ttftMs: number): void;
+  /** A request answered with `outputTokens`, at `tpotMs` per token after the first (NaN: unknown). */
+  completed(nowMs: number, tpotMs: number, outputTokens: number): void;
 }
 
 /** Response header naming why a request left the queue without running (a closed set: {@link DropReason}). */
@@ -164,9 +186,17 @@ export class PoolAdmission {
 
   private async admitHere(req: AdmissionRequest, queue: boolean): Promise<Slot | null> {
     if (this.closed) throw poolRemoved(this.name);
-    if (!this.usable()) throw noUsableEndpoint(this.name);
-    if (!queue) return this.startNow(req);
     const now = this.clock.now();
+    const scaler = this.targets.scaler ?? null;
+    scaler?.arrival(now);
+    if (!this.usable()) {
+      if (scaler === null) throw noUsableEndpoint(this.name);
+      scaler.wake(now);
+      // A tier pool with a pool after it does not wait for a cold start: the next pool serves the
+      // request while this one starts a replica.
+      if (!queue) throw noUsableEndpoint(this.name);
+    }
+    if (!queue) return this.startNow(req);
     const item: QueueItem = {
       // Not the request id: a client may send the same x-request-id on concurrent requests.
       id: String(++queueSeq),
@@ -284,6 +314,8 @@ export class PoolAdmission {
   private tryStart(item: QueueItem): boolean {
     const w = this.waiters.get(item.id);
     assert(w !== undefined, `the scheduler started ${item.id}, which is not waiting`);
+    // The activator holds the request until a replica of the autoscaled pool is registered.
+    if ((this.targets.scaler ?? null) !== null && !this.usable()) return false;
     let slot: Slot;
     try {
       slot = this.reserve(w.req, true);
@@ -343,11 +375,11 @@ export class PoolAdmission {
     assert(reason !== 'cancelled', "cancellations are the caller's, never a scheduler drop");
     this.dropCounter(reason).inc();
     const retryAfter = Math.max(1, Math.ceil(retryAfterS));
-    this.settle(
-      w,
-      null,
-      this.usable() ? queueError(this.name, reason, retryAfter) : noUsableEndpoint(this.name),
-    );
+    let error: SwitchyardError;
+    if (this.usable()) error = queueError(this.name, reason, retryAfter);
+    else if ((this.targets.scaler ?? null) !== null) error = noReplicaYet(this.name, reason);
+    else error = noUsableEndpoint(this.name);
+    this.settle(w, null, error);
   }
 
   private settle(w: Waiter, slot: Slot | null, error: SwitchyardError | null): void {
@@ -444,6 +476,14 @@ function poolRemoved(pool: string): SwitchyardError {
 
 function noUsableEndpoint(pool: string): SwitchyardError {
   return new SwitchyardError('SWY_ERR_NO_HEALTHY_ENDPOINT', `no healthy endpoint for model "${pool}"`);
+}
+
+function noReplicaYet(pool: string, reason: DropReason): SwitchyardError {
+  const why = reason === 'queue_full' ? 'its queue is full' : 'the request waited past its limit';
+  return new SwitchyardError(
+    'SWY_ERR_NO_HEALTHY_ENDPOINT',
+    `model "${pool}" is autoscaled and has no ready replica yet, and ${why}`,
+  );
 }
 
 function saturated(pool: string, why: string): SwitchyardError {

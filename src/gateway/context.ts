@@ -6,6 +6,7 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
+import type { PoolActivator } from './admission.js';
 import type { GatewayRuntime } from './runtime.js';
 import type { Usage } from './sse.js';
 
@@ -42,6 +43,23 @@ export class RequestContext {
       this.onFirstToken();
       this.onFirstToken = null;
     }
+  }
+
+  /** Tells an autoscaled pool's scaler of the first token: TTFT counts from arrival at the gateway, activator wait included. */
+  reportFirstToken(scaler: PoolActivator): void {
+    scaler.firstToken(this.firstTokenMs, this.firstTokenMs - this.startMs);
+  }
+
+  /**
+   * Tells an autoscaled pool's scaler the request was answered: TPOT is the time from the first
+   * token to now over the tokens after it (NaN when not streamed, or for a single token).
+   */
+  reportCompletion(scaler: PoolActivator): void {
+    const now = this.clock.now();
+    const tokens = this.usage?.completionTokens ?? 0;
+    const tpotMs =
+      tokens > 1 && !Number.isNaN(this.firstTokenMs) ? (now - this.firstTokenMs) / (tokens - 1) : Number.NaN;
+    scaler.completed(now, tpotMs, tokens);
   }
 
   /** Counts a routing decision of `pool` by its reason. */

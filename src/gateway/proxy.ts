@@ -273,6 +273,7 @@ async function proxy(
   const routing = routingRequest(inf, pool.name, ctx);
   const req = admissionRequest(inf, routing, pool, ctx);
   const admission = pool.admission;
+  const scaler = pool.scaler;
   let lastError: SwitchyardError | null = null;
   for (let attempt = 0; attempt < ctx.runtime.config.router.maxAttempts; attempt++) {
     let slot: Slot | null;
@@ -294,7 +295,13 @@ async function proxy(
     if (req.record !== undefined)
       ctx.log.debug({ requestId: ctx.id, pool: pool.name, decision: req.record }, 'routed');
     if (attempt > 0) ctx.onRetry();
-    ctx.onFirstToken = () => router.firstToken(ctx.id);
+    ctx.onFirstToken =
+      scaler === null
+        ? () => router.firstToken(ctx.id)
+        : () => {
+            router.firstToken(ctx.id);
+            ctx.reportFirstToken(scaler);
+          };
     let outcome: SwitchyardError | null | undefined;
     try {
       outcome = await attemptUpstream(inf, engine, injectUsage, stream, res, ctx, hold);
@@ -307,7 +314,10 @@ async function proxy(
       slot.release();
     }
     if (outcome === null) {
-      if (ctx.usage !== null) admission.served(req, ctx.usage.completionTokens);
+      if (ctx.usage !== null) {
+        admission.served(req, ctx.usage.completionTokens);
+        if (scaler !== null) ctx.reportCompletion(scaler);
+      }
       return;
     }
     lastError = outcome;

@@ -6,6 +6,9 @@
  * carried over with their state (in-flight counts, breaker, health), so a reload loses nothing.
  * So is each pool's admission queue while the pool's scheduling config is unchanged; a changed one
  * hands its waiting requests to the new queue, and a removed pool's waiting requests get 503.
+ * An autoscaled pool's replicas arrive here as ordinary `http` endpoints: the gateway rebuilds the
+ * runtime from its effective config (the file's endpoints plus the registered replicas) whenever
+ * they change, through this same path.
  */
 import type { Clock } from '../core/clock.js';
 import { type Rng, SeededRng } from '../core/rng.js';
@@ -21,7 +24,7 @@ import { routingSpec } from '../router/presets.js';
 import { Router } from '../router/router.js';
 import { type TierAlias, compileTiers } from '../tiers/plan.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
-import { PoolAdmission } from './admission.js';
+import { type PoolActivator, PoolAdmission } from './admission.js';
 
 /** One pool: the endpoints serving a client model name, its router and its admission queue. */
 export interface PoolRuntime {
@@ -30,6 +33,8 @@ export interface PoolRuntime {
   readonly engines: readonly HttpEngine[];
   readonly router: Router;
   readonly admission: PoolAdmission;
+  /** The pool's autoscaler (its activator and metrics window); null for fixed endpoints. */
+  readonly scaler: PoolActivator | null;
 }
 
 /** Everything request handling needs from one config version. */
@@ -83,14 +88,17 @@ export class GatewayRuntime {
     for (const p of this.pools) p.admission.pump();
   }
 
-  /** True when every pool has at least one endpoint that is healthy with its circuit not open. */
+  /**
+   * True when every pool has at least one endpoint that is healthy with its circuit not open, or is
+   * autoscaled and has no endpoint at all (at zero it serves through the activator).
+   */
   ready(): { ready: boolean; pools: Record<string, number> } {
     const pools: Record<string, number> = {};
     let ready = true;
     for (const p of this.pools) {
       const usable = p.engines.filter((e) => e.state.healthy && e.state.breaker.state() !== 'open').length;
       pools[p.name] = usable;
-      if (usable === 0) ready = false;
+      if (usable === 0 && !(p.scaler !== null && p.engines.length === 0)) ready = false;
     }
     return { ready, pools };
   }
@@ -103,7 +111,13 @@ export class GatewayRuntime {
 export async function buildRuntime(
   cfg: Readonly<SwitchyardConfig>,
   prev: GatewayRuntime | null,
-  deps: { clock: Clock; fleet: EmulatorFleet; metrics: GatewayMetrics },
+  deps: {
+    clock: Clock;
+    fleet: EmulatorFleet;
+    metrics: GatewayMetrics;
+    /** Pool name → its autoscaler, for pools with a `scaling` block. */
+    scalers?: ReadonlyMap<string, PoolActivator>;
+  },
 ): Promise<GatewayRuntime> {
   const registry = builtinRoutingRegistry();
   const rng = new SeededRng(cfg.router.seed);
@@ -152,12 +166,13 @@ export async function buildRuntime(
     const scheduling = schedulingFor(cfg, name);
     const key = JSON.stringify(scheduling);
     const prevAdmission = prev?.byModel.get(name)?.admission;
+    const scaler = deps.scalers?.get(name) ?? null;
     // A queue is only built here; it starts routing over these engines when the version activates.
     const admission =
       prevAdmission?.name === name && prevAdmission.configKey === key
         ? prevAdmission
-        : new PoolAdmission({ name, engines, router }, key, scheduling, deps.clock, deps.metrics);
-    pools.push({ name, aliases: def.aliases, engines, router, admission });
+        : new PoolAdmission({ name, engines, router, scaler }, key, scheduling, deps.clock, deps.metrics);
+    pools.push({ name, aliases: def.aliases, engines, router, admission, scaler });
   }
   return new GatewayRuntime((prev?.version ?? 0) + 1, cfg, pools, rng);
 }

@@ -1,17 +1,27 @@
 /**
  * @module gateway/server
  * The gateway process: an HTTP server for the OpenAI surface plus /health, /ready and /metrics,
- * the current runtime (swapped atomically on reload), the collector, and graceful drain.
+ * the current runtime (swapped atomically on reload), the collector, the autoscaled pools'
+ * scalers, and graceful drain.
+ *
+ * The runtime is built from an *effective* config: the file's, with each autoscaled pool's
+ * endpoints extended by the replicas its scaler has registered. A reload and a change of replicas
+ * both rebuild through {@link buildRuntime} and {@link GatewayRuntime.activate}, one at a time
+ * (a burst of replica changes coalesces into one rebuild), so unchanged engines keep their state
+ * and queues are retargeted and pumped. An engine a rebuild drops is retired: closed once the
+ * requests holding a slot on it have finished.
  */
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Clock, LiveClock, epochSeconds } from '../core/clock.js';
 import { SwitchyardError } from '../core/errors.js';
+import type { HttpEngine } from '../adapters/engines/http-engine.js';
 import type { SwitchyardConfig } from '../config/schema.js';
 import { EmulatorFleet } from '../emulator/fleet.js';
 import { type Logger, createLogger } from '../obs/logger.js';
 import { GatewayMetrics } from '../obs/metrics.js';
+import { PoolScaler, type ScalerHost, scalingKey } from './autoscaling.js';
 import { Collector } from './collector.js';
 import { RequestContext } from './context.js';
 import { writeError } from './errors.js';
@@ -31,6 +41,8 @@ export interface GatewayOptions {
 type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string) => void;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** How often a retired engine is checked for requests still holding a slot on it, ms. */
+const RETIRE_POLL_MS = 100;
 
 /** A running gateway. */
 export class Gateway {
@@ -45,6 +57,22 @@ export class Gateway {
   private readonly routes: ReadonlyMap<string, ReadonlyMap<string, Handler>>;
   private draining = false;
   private drainWaiter: (() => void) | null = null;
+  /** The config as loaded (the runtime serves its effective version: plus the registered replicas). */
+  private config: Readonly<SwitchyardConfig>;
+  /** Pool name → its scaler, for the pools with a `scaling` block. */
+  private scalers: ReadonlyMap<string, PoolScaler> = new Map();
+  private readonly scalerHost: ScalerHost;
+  /** Scalers a reload replaced or removed, while they drain their replicas. */
+  private readonly closingScalers = new Set<Promise<void>>();
+  /** Engines a rebuild dropped, until idle and closed; by `pool\0url` for {@link ScalerHost.retired}. */
+  private readonly retiring = new Map<string, Promise<void>>();
+  private readonly retiringEngines = new Set<HttpEngine>();
+  /** Runtime rebuilds (reloads, replica changes) run one at a time, in this chain. */
+  private chain: Promise<unknown> = Promise.resolve();
+  /** A replica rebuild queued and not yet started: later changes join it. */
+  private pendingRebuild: Promise<void> | null = null;
+  /** Shutdown is past draining requests: no more rebuilds, retirements end at once. */
+  private stopped = false;
 
   private constructor(opts: GatewayOptions) {
     this.clock = opts.clock ?? new LiveClock();
@@ -57,12 +85,31 @@ export class Gateway {
     this.server.keepAliveTimeout = opts.config.server.keepAliveTimeoutMs;
     this.server.headersTimeout = opts.config.server.keepAliveTimeoutMs + 1_000;
     this.server.requestTimeout = 0; // streams may legitimately run for minutes
+    this.config = opts.config;
+    this.scalerHost = {
+      clock: this.clock,
+      log: this.log,
+      metrics: this.metrics,
+      pool: (name) => this.runtime?.byModel.get(name),
+      replicasChanged: () => this.rebuild(),
+      retired: (pool, url) => this.retiring.get(retireKey(pool, url)) ?? Promise.resolve(),
+    };
   }
 
-  /** Builds the runtime (starting emulated engines), listens, and starts health checks. */
+  /**
+   * Builds the runtime (starting emulated engines), listens, and starts health checks and the
+   * autoscaled pools' scalers.
+   */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts);
-    gw.runtime = await buildRuntime(opts.config, null, gw.runtimeDeps());
+    const { scalers, created } = await gw.scalersFor(opts.config);
+    try {
+      gw.runtime = await buildRuntime(gw.effective(opts.config, scalers), null, gw.runtimeDeps(scalers));
+    } catch (err) {
+      await Promise.all(created.map((s) => s.close()));
+      throw err;
+    }
+    gw.scalers = scalers;
     gw.runtime.activate(null);
     const { host, port } = opts.config.server;
     await new Promise<void>((resolve, reject) => {
@@ -70,6 +117,7 @@ export class Gateway {
       gw.server.listen(port, host, () => resolve());
     });
     gw.collector.start();
+    gw.startScalers(created);
     return gw;
   }
 
@@ -97,24 +145,162 @@ export class Gateway {
    * endpoints keep their state. On any failure the current config stays and the error is thrown.
    */
   async reload(config: Readonly<SwitchyardConfig>): Promise<void> {
-    const prev = this.runtime;
+    return this.serial(() => this.applyConfig(config));
+  }
+
+  /** Current scalers by pool (read-only; for tests and the metrics endpoint). */
+  get poolScalers(): ReadonlyMap<string, PoolScaler> {
+    return this.scalers;
+  }
+
+  /**
+   * A reload: a pool whose `scaling` block is unchanged keeps its scaler and replicas; a new or
+   * changed block gets a new scaler, started once the new runtime serves; a replaced or removed
+   * scaler drains its replicas in the background.
+   */
+  private async applyConfig(config: Readonly<SwitchyardConfig>): Promise<void> {
+    let created: PoolScaler[] = [];
     try {
-      const next = await buildRuntime(config, prev, this.runtimeDeps());
-      this.runtime = next;
-      next.activate(prev);
-      const kept = new Set(next.engines());
-      for (const e of prev.engines()) if (!kept.has(e)) void e.close(); // waits for its in-flight requests
-      const emulated = new Set(
-        Object.values(config.pools).flatMap((p) =>
-          p.endpoints.filter((e) => e.kind === 'emulated').map((e) => e.name),
-        ),
-      );
-      await this.fleet.retain(emulated);
+      const next = await this.scalersFor(config);
+      created = next.created;
+      await this.swap(this.effective(config, next.scalers), next.scalers);
+      const dropped = [...this.scalers.values()].filter((s) => next.scalers.get(s.pool) !== s);
+      this.config = config;
+      this.scalers = next.scalers;
+      created = [];
+      this.startScalers(next.created);
+      for (const s of dropped) this.retireScaler(s);
       this.metrics.configReloads.inc({ result: 'ok' });
-      this.log.info({ version: next.version }, 'configuration reloaded');
+      this.log.info({ version: this.runtime.version }, 'configuration reloaded');
     } catch (err) {
+      await Promise.all(created.map((s) => s.close()));
       this.metrics.configReloads.inc({ result: 'error' });
       throw err;
+    }
+  }
+
+  /** The scalers `config` needs: the current ones whose block is unchanged, new ones (not started) for the rest. */
+  private async scalersFor(
+    config: Readonly<SwitchyardConfig>,
+  ): Promise<{ scalers: Map<string, PoolScaler>; created: PoolScaler[] }> {
+    const scalers = new Map<string, PoolScaler>();
+    const created: PoolScaler[] = [];
+    try {
+      for (const [name, def] of Object.entries(config.pools)) {
+        if (def.scaling === undefined) continue;
+        const kept = this.scalers.get(name);
+        if (kept !== undefined && kept.key === scalingKey(def.scaling)) {
+          scalers.set(name, kept);
+          continue;
+        }
+        const s = await PoolScaler.create(name, def.scaling, this.scalerHost);
+        created.push(s);
+        scalers.set(name, s);
+      }
+    } catch (err) {
+      await Promise.all(created.map((s) => s.close()));
+      throw err;
+    }
+    return { scalers, created };
+  }
+
+  private startScalers(scalers: readonly PoolScaler[]): void {
+    for (const s of scalers) {
+      s.start().catch((err: Error) =>
+        this.log.error({ pool: s.pool, err: err.message }, 'scaler failed to start'),
+      );
+    }
+  }
+
+  private retireScaler(s: PoolScaler): void {
+    const closing = s
+      .close()
+      .catch((err: Error) => this.log.error({ pool: s.pool, err: err.message }, 'scaler failed to close'))
+      .finally(() => this.closingScalers.delete(closing));
+    this.closingScalers.add(closing);
+  }
+
+  /** `config` with each autoscaled pool's endpoints extended by its registered replicas. */
+  private effective(
+    config: Readonly<SwitchyardConfig>,
+    scalers: ReadonlyMap<string, PoolScaler>,
+  ): Readonly<SwitchyardConfig> {
+    let pools: SwitchyardConfig['pools'] | null = null;
+    for (const [name, s] of scalers) {
+      const replicas = s.endpoints();
+      const def = config.pools[name];
+      if (replicas.length === 0 || def === undefined) continue;
+      pools ??= { ...config.pools };
+      pools[name] = { ...def, endpoints: [...def.endpoints, ...replicas] };
+    }
+    return pools === null ? config : { ...config, pools };
+  }
+
+  /**
+   * The registered replicas changed: rebuild from the current config. Calls made before a queued
+   * rebuild starts join it; a failure is logged (the config itself was accepted before).
+   */
+  private rebuild(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.pendingRebuild ??= this.serial(async () => {
+      this.pendingRebuild = null;
+      if (this.stopped) return;
+      try {
+        await this.swap(this.effective(this.config, this.scalers), this.scalers);
+        this.log.debug({ version: this.runtime.version }, 'replicas changed; runtime rebuilt');
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'runtime rebuild for replicas failed');
+      }
+    });
+    return this.pendingRebuild;
+  }
+
+  /** Runs `fn` after every rebuild queued before it. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** Builds and activates the runtime of `effective`; engines it drops are retired. Throws before swapping on failure. */
+  private async swap(
+    effective: Readonly<SwitchyardConfig>,
+    scalers: ReadonlyMap<string, PoolScaler>,
+  ): Promise<void> {
+    const prev = this.runtime;
+    const next = await buildRuntime(effective, prev, this.runtimeDeps(scalers));
+    this.runtime = next;
+    next.activate(prev);
+    const kept = new Set(next.engines());
+    for (const e of prev.engines()) if (!kept.has(e)) this.retire(e);
+    const emulated = new Set(
+      Object.values(effective.pools).flatMap((p) =>
+        p.endpoints.filter((e) => e.kind === 'emulated').map((e) => e.name),
+      ),
+    );
+    await this.fleet.retain(emulated);
+  }
+
+  /**
+   * Closes a dropped engine once no request holds a slot on it (a request may have reserved one
+   * and not yet sent); {@link ScalerHost.retired} waits for this before a replica is stopped.
+   */
+  private retire(e: HttpEngine): void {
+    const key = retireKey(e.state.pool, e.options.url);
+    this.retiringEngines.add(e);
+    const done: Promise<void> = this.whenIdle(e)
+      .then(() => e.close())
+      .catch((err: Error) => this.log.warn({ endpoint: e.name, err: err.message }, 'engine close failed'))
+      .finally(() => {
+        this.retiringEngines.delete(e);
+        if (this.retiring.get(key) === done) this.retiring.delete(key);
+      });
+    this.retiring.set(key, done);
+  }
+
+  private async whenIdle(e: HttpEngine): Promise<void> {
+    while (e.state.inFlight > 0 && !this.stopped) {
+      await new Promise<void>((resolve) => this.clock.setTimer(RETIRE_POLL_MS, resolve));
     }
   }
 
@@ -137,16 +323,19 @@ export class Gateway {
     }
     const cut = this.active.size;
     for (const ctx of [...this.active]) ctx.abort.abort();
+    this.stopped = true;
     this.collector.stop();
-    await Promise.all(this.runtime.engines().map((e) => e.destroy()));
+    // Scalers stop their replicas (process: SIGTERM, then SIGKILL after the grace).
+    await Promise.all([...[...this.scalers.values()].map((s) => s.close()), ...this.closingScalers]);
+    await Promise.all([...this.runtime.engines(), ...this.retiringEngines].map((e) => e.destroy()));
     await this.fleet.closeAll();
     this.server.closeAllConnections();
     await closed;
     return { cut };
   }
 
-  private runtimeDeps(): Parameters<typeof buildRuntime>[2] {
-    return { clock: this.clock, fleet: this.fleet, metrics: this.metrics };
+  private runtimeDeps(scalers: ReadonlyMap<string, PoolScaler>): Parameters<typeof buildRuntime>[2] {
+    return { clock: this.clock, fleet: this.fleet, metrics: this.metrics, scalers };
   }
 
   private buildRoutes(): Map<string, Map<string, Handler>> {
@@ -269,10 +458,20 @@ export class Gateway {
       for (const [c, n] of Object.entries(p.admission.waitingByClass()))
         m.queueLength.set({ model: p.name, class: c }, n);
     }
+    m.poolReplicas.reset();
+    m.poolDesiredReplicas.reset();
+    for (const [model, s] of this.scalers) {
+      for (const [phase, n] of Object.entries(s.counts())) m.poolReplicas.set({ model, phase }, n);
+      m.poolDesiredReplicas.set({ model }, s.autoscaler.target);
+    }
     const body = await m.registry.metrics();
     res.writeHead(200, { 'content-type': m.registry.contentType });
     res.end(body);
   }
+}
+
+function retireKey(pool: string, url: string): string {
+  return `${pool}\u0000${url}`;
 }
 
 function requestIdOf(req: IncomingMessage): string {

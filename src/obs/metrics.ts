@@ -56,6 +56,9 @@ export class GatewayMetrics {
   readonly queueLength: Gauge<'model' | 'class'>;
   readonly queueWait: Histogram<'model' | 'class'>;
   readonly queueDrops: Counter<'model' | 'reason'>;
+  readonly poolReplicas: Gauge<'model' | 'phase'>;
+  readonly poolDesiredReplicas: Gauge<'model'>;
+  readonly scaleEvents: Counter<'model' | 'reason'>;
 
   private readonly series = new Map<string, RequestSeries>();
 
@@ -181,6 +184,24 @@ export class GatewayMetrics {
     this.queueDrops = new Counter({
       name: 'switchyard_queue_drops_total',
       help: 'Requests that left a queue without running: queue_full, shed, wait_timeout, deadline, cancelled (client left).',
+      labelNames: ['model', 'reason'],
+      registers,
+    });
+    this.poolReplicas = new Gauge({
+      name: 'switchyard_pool_replicas',
+      help: "An autoscaled pool's replicas by phase (starting, ready, draining), as its actuator reports them.",
+      labelNames: ['model', 'phase'],
+      registers,
+    });
+    this.poolDesiredReplicas = new Gauge({
+      name: 'switchyard_pool_desired_replicas',
+      help: "An autoscaled pool's target replica count (reference-replica units).",
+      labelNames: ['model'],
+      registers,
+    });
+    this.scaleEvents = new Counter({
+      name: 'switchyard_scale_events_total',
+      help: "Changes of an autoscaled pool's target, by the policy's reason (panic, stable, scale-to-zero, activator, …).",
       labelNames: ['model', 'reason'],
       registers,
     });
