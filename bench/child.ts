@@ -42,3 +42,19 @@ export async function runLimited<T>(tasks: readonly (() => Promise<T>)[], n: num
   await Promise.all(Array.from({ length: Math.max(1, n) }, worker));
   return out;
 }
+
+/**
+ * A bench script's entry: started as `script --child JSON` it runs that one job and prints its
+ * RESULT line (for {@link runChild}); otherwise it runs `main`.
+ */
+export async function benchEntry<J>(
+  runJob: (job: J) => Promise<unknown>,
+  main: () => Promise<void>,
+): Promise<void> {
+  if (process.argv[2] === '--child') {
+    const job = JSON.parse(process.argv[3] ?? '{}') as J;
+    process.stdout.write(`RESULT ${JSON.stringify(await runJob(job))}\n`);
+  } else {
+    await main();
+  }
+}

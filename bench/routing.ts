@@ -40,7 +40,7 @@ import { type SimSummary, Simulation } from '../src/sim/simulator.js';
 import { engineBlockHashes } from '../src/traces/block-hashes.js';
 import { openRequestTrace } from '../src/traces/loaders.js';
 import { reshape } from '../src/traces/transform.js';
-import { runChild, runLimited } from './child.js';
+import { benchEntry, runChild, runLimited } from './child.js';
 import { writeGeneratedSection } from './docs.js';
 import { REPO, describeMachine, envNum } from './env.js';
 
@@ -412,9 +412,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--child') {
-  const job = JSON.parse(process.argv[3] ?? '{}') as Job;
-  process.stdout.write(`RESULT ${JSON.stringify(await runJob(job))}\n`);
-} else {
-  await main();
-}
+await benchEntry<Job>(runJob, main);

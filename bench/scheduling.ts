@@ -60,7 +60,7 @@ import {
 import { openRequestTrace } from '../src/traces/loaders.js';
 import type { TraceRecord } from '../src/traces/record.js';
 import { type Tagging, merge, reshape, tag } from '../src/traces/transform.js';
-import { runChild, runLimited } from './child.js';
+import { benchEntry, runChild, runLimited } from './child.js';
 import { writeGeneratedSection } from './docs.js';
 import { REPO, describeMachine, envNum } from './env.js';
 
@@ -722,9 +722,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--child') {
-  const job = JSON.parse(process.argv[3] ?? '{}') as Job;
-  process.stdout.write(`RESULT ${JSON.stringify(await runJob(job))}\n`);
-} else {
-  await main();
-}
+await benchEntry<Job>(runJob, main);

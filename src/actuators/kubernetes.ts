@@ -22,6 +22,7 @@
  * Pods asked for but not yet in any EndpointSlice (unscheduled, no IP yet) appear in
  * {@link KubernetesActuator.replicas} as `starting` placeholders, so the autoscaler counts them.
  */
+import { LatestTarget } from './latest-target.js';
 import {
   AppsV1Api,
   DiscoveryV1Api,
@@ -106,8 +107,11 @@ export class KubernetesActuator implements Actuator {
   private readonly pollIntervalMs: number;
   private readonly deps: DeploymentState[];
   private known = new Map<string, KubeEndpoint>();
-  private queued: readonly Placement[] | undefined;
-  private applying: Promise<void> | undefined;
+  /** Serialised applies: only the latest queued target runs. */
+  private readonly applies = new LatestTarget<readonly Placement[]>(
+    (t) => this.reconcileTo(t),
+    () => this.closed,
+  );
   private pollTimer: TimerHandle | null = null;
   private polling: Promise<void> | null = null;
   private closed = false;
@@ -146,9 +150,7 @@ export class KubernetesActuator implements Actuator {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.queued = target;
-    this.applying ??= this.run();
-    return this.applying;
+    return this.applies.submit(target);
   }
 
   /** Discovered endpoints plus a `starting` placeholder per pod asked for and not yet discovered. */
@@ -196,10 +198,9 @@ export class KubernetesActuator implements Actuator {
   /** Stops polling. The Deployments keep their size. */
   async close(): Promise<void> {
     this.closed = true;
-    this.queued = undefined;
     if (this.pollTimer !== null) this.clock.clearTimer(this.pollTimer);
     this.pollTimer = null;
-    await Promise.allSettled([this.applying, this.polling]);
+    await Promise.allSettled([this.applies.settle(), this.polling]);
   }
 
   private async poll(): Promise<void> {
@@ -209,21 +210,9 @@ export class KubernetesActuator implements Actuator {
     if (!this.closed) this.pollTimer = this.clock.setTimer(this.pollIntervalMs, () => void this.poll());
   }
 
-  private async run(): Promise<void> {
-    let failure: unknown;
-    try {
-      for (let t = this.queued; t !== undefined && !this.closed; t = this.queued) {
-        this.queued = undefined;
-        try {
-          await this.scaleAll(this.wantedPerDeployment(t));
-        } catch (err) {
-          failure = err;
-        }
-      }
-    } finally {
-      this.applying = undefined; // synchronous with the last check of `queued`: no call is lost
-    }
-    if (failure !== undefined) throw failure;
+  /** One apply, run by {@link LatestTarget}. */
+  private async reconcileTo(target: readonly Placement[]): Promise<void> {
+    await this.scaleAll(this.wantedPerDeployment(target));
   }
 
   /** Wanted replicas per Deployment (index-aligned with `deps`); throws on a (type, tier) without one. */

@@ -20,6 +20,7 @@
  * needs have begun; cold starts and drains go on in the background (they show as `starting` and
  * `draining` in {@link ProcessActuator.replicas}).
  */
+import { LatestTarget } from './latest-target.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
@@ -119,8 +120,11 @@ export class ProcessActuator implements Actuator {
   private readonly clock: Clock;
   private readonly fleet = new Map<string, Replica>();
   private seq = 0;
-  private queued: readonly Placement[] | undefined;
-  private applying: Promise<void> | undefined;
+  /** Serialised applies: only the latest queued target runs. */
+  private readonly applies = new LatestTarget<readonly Placement[]>(
+    (t) => this.reconcileTo(t),
+    () => this.closed,
+  );
   private closed = false;
   private readonly killAllOnExit = (): void => {
     for (const r of this.fleet.values()) signalGroup(r, 'SIGKILL');
@@ -145,9 +149,7 @@ export class ProcessActuator implements Actuator {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.queued = target;
-    this.applying ??= this.run();
-    return this.applying;
+    return this.applies.submit(target);
   }
 
   replicas(): readonly ReplicaStatus[] {
@@ -168,27 +170,14 @@ export class ProcessActuator implements Actuator {
   /** Stops every replica (ready ones drained first) and refuses further applies. */
   async close(): Promise<void> {
     this.closed = true;
-    this.queued = undefined;
-    await this.applying?.catch(() => {});
+    await this.applies.settle();
     await Promise.all([...this.fleet.values()].map((r) => this.stop(r)));
     process.off('exit', this.killAllOnExit);
   }
 
-  private async run(): Promise<void> {
-    let failure: unknown;
-    try {
-      for (let t = this.queued; t !== undefined && !this.closed; t = this.queued) {
-        this.queued = undefined;
-        try {
-          await this.reconcile(this.countTarget(t));
-        } catch (err) {
-          failure = err;
-        }
-      }
-    } finally {
-      this.applying = undefined; // synchronous with the last check of `queued`: no call is lost
-    }
-    if (failure !== undefined) throw failure;
+  /** One apply, run by {@link LatestTarget}. */
+  private async reconcileTo(target: readonly Placement[]): Promise<void> {
+    await this.reconcile(this.countTarget(target));
   }
 
   /** Wanted count per `type\ttier`; throws on a type without a command or a bad count. */

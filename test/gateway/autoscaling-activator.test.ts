@@ -8,36 +8,23 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import type { PoolScaler } from '../../src/gateway/autoscaling.js';
-import { fileURLToPath } from 'node:url';
 import { emulatedPool, eventually, startGateway } from '../helpers/gateway.js';
-
-/** A real emulated engine per replica (as in autoscaling.test.ts), up 300 ms after it listens. */
-const ENGINE_COMMAND = [
-  process.execPath,
-  fileURLToPath(new URL('../../src/cli/main.js', import.meta.url)),
-  'engine',
-  '--host',
-  '{host}',
-  '--port',
-  '{port}',
-  '--profile',
-  '{profile}',
-  '--model',
-  '{model}',
-  '--cold-start-ms',
-  '300',
-];
 
 /** A replica process that never answers its health check. */
 const NEVER_READY = [process.execPath, '-e', 'setInterval(() => {}, 1000)'];
 
-function scaling(command: readonly string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+/** `command` undefined: the default, an emulated engine, here up 300 ms after it listens. */
+function scaling(
+  command: readonly string[] | undefined,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     policy: 'kpa',
     options: { stableWindowMs: 6000, scaleToZeroGracePeriodMs: 1000, targetConcurrency: 2 },
     maxReplicas: 2,
     catalog: [{ name: 'local-8b', profile: 'llama3.1-8b-h100', onDemandUsdPerHour: 2.5 }],
-    actuator: { kind: 'process', command },
+    coldStartMs: 300,
+    actuator: { kind: 'process', ...(command ? { command } : {}) },
     ...extra,
   };
 }
@@ -108,7 +95,7 @@ describe('reloads of autoscaled pools', () => {
   it('keep an unchanged scaler, replace a changed one and stop its replicas, reject a bad block', async () => {
     const pool = (extra: Record<string, unknown> = {}) => ({
       endpoints: [],
-      scaling: scaling(ENGINE_COMMAND, { minReplicas: 1, ...extra }),
+      scaling: scaling(undefined, { minReplicas: 1, ...extra }),
     });
     const base = { server: { port: 0, host: '127.0.0.1' }, health: { intervalMs: 0, scrapeIntervalMs: 0 } };
     const t = await startGateway({ pools: { big: pool() } });

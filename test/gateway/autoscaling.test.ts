@@ -6,30 +6,11 @@
  * process outlives the gateway.
  */
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { PoolScaler } from '../../src/gateway/autoscaling.js';
 import { eventually, startGateway } from '../helpers/gateway.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const POOL = 'llama-3.1-8b-instruct';
-
-/** A real emulated engine per replica, serving the pool's name, up 300 ms after it listens. */
-const ENGINE_COMMAND = [
-  process.execPath,
-  MAIN,
-  'engine',
-  '--host',
-  '{host}',
-  '--port',
-  '{port}',
-  '--profile',
-  '{profile}',
-  '--model',
-  '{model}',
-  '--cold-start-ms',
-  '300',
-];
 
 /** The demo's large pool, with KPA windows small enough for a test. */
 function scaledPool(): Record<string, unknown> {
@@ -42,7 +23,9 @@ function scaledPool(): Record<string, unknown> {
       minReplicas: 0,
       maxReplicas: 3,
       catalog: [{ name: 'local-8b', profile: 'llama3.1-8b-h100', onDemandUsdPerHour: 2.5 }],
-      actuator: { kind: 'process', command: ENGINE_COMMAND, drainTimeoutMs: 10_000 },
+      // The default command: a real emulated engine process per replica, up 300 ms after it listens.
+      coldStartMs: 300,
+      actuator: { kind: 'process', drainTimeoutMs: 10_000 },
     },
   };
 }
