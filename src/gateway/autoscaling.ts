@@ -336,7 +336,11 @@ async function createActuator(
       drainTimeoutMs: a.drainTimeoutMs,
       clock: host.clock,
       logger: log,
-      onReady: (r, url) => replicas.ready(r.id, r.type, url, a.engine),
+      onReady: (r, url) => {
+        // The cold start as measured live: from the spawn to the first healthy answer.
+        host.metrics.coldStart.observe({ model: pool, type: r.type }, (host.clock.now() - r.sinceMs) / 1000);
+        replicas.ready(r.id, r.type, url, a.engine);
+      },
       drain: (id) => replicas.drain(id),
       onStopped: (id) => replicas.gone(id),
       onExit: (id) => replicas.gone(id),

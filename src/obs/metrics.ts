@@ -59,6 +59,7 @@ export class GatewayMetrics {
   readonly poolReplicas: Gauge<'model' | 'phase'>;
   readonly poolDesiredReplicas: Gauge<'model'>;
   readonly scaleEvents: Counter<'model' | 'reason'>;
+  readonly coldStart: Histogram<'model' | 'type'>;
 
   private readonly series = new Map<string, RequestSeries>();
 
@@ -203,6 +204,13 @@ export class GatewayMetrics {
       name: 'switchyard_scale_events_total',
       help: "Changes of an autoscaled pool's target, by the policy's reason (panic, stable, scale-to-zero, activator, …).",
       labelNames: ['model', 'reason'],
+      registers,
+    });
+    this.coldStart = new Histogram({
+      name: 'switchyard_replica_cold_start_seconds',
+      help: 'Time from asking for a replica to its first healthy answer (process actuator), by pool and instance type.',
+      labelNames: ['model', 'type'],
+      buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
       registers,
     });
     this.configReloads = new Counter({

@@ -112,6 +112,15 @@ describe('autoscaling in the live gateway', () => {
       assert.match(metrics, /switchyard_pool_desired_replicas\{model="llama-3.1-8b-instruct"\} 0/);
       assert.match(metrics, /switchyard_pool_replicas\{model="llama-3.1-8b-instruct",phase="ready"\} 0/);
       assert.doesNotMatch(metrics, /switchyard_requests_total\{[^}]*status="[45]\d\d"\}/);
+      // Each replica's cold start was measured live: at least the engine's 300 ms, one per spawn.
+      const cold = (what: string) =>
+        Number(
+          new RegExp(
+            `switchyard_replica_cold_start_seconds_${what}\\{model="${POOL}",type="local-8b"\\} (\\S+)`,
+          ).exec(metrics)?.[1],
+        );
+      assert.equal(cold('count'), pids.size);
+      assert.ok(cold('sum') >= 0.3 * pids.size, `cold starts summed ${cold('sum')} s`);
     } finally {
       clearInterval(watch);
       await t.close();
