@@ -16,7 +16,7 @@ import { SwitchyardError } from '../core/errors.js';
 import { SeededRng } from '../core/rng.js';
 import { VirtualClock } from '../core/virtual-clock.js';
 import { EndpointState } from '../datalayer/endpoint-state.js';
-import type { EndpointGate } from '../framework/endpoint.js';
+import type { EndpointGate, EndpointView } from '../framework/endpoint.js';
 import { EngineModel } from '../engine-model/engine-model.js';
 import { getProfile } from '../engine-model/profiles.js';
 import { prefillPairs, stepTimeMs } from '../engine-model/step-time.js';
@@ -798,8 +798,15 @@ export class Simulation {
       sessionId: r.session ?? null,
       tenant: r.tenant ?? null,
     };
-    if (this.scrapeMs === 0) for (const e of pool.endpoints) this.scrape(e);
-    const views = pool.endpoints.map((e, i) => e.state.view(i));
+    // An autoscaled pool routes over its replicas that are up, as the live gateway's pool lists
+    // only registered replicas (its empty slots would be filtered out as unhealthy anyway).
+    const views: EndpointView[] = [];
+    for (let i = 0; i < pool.endpoints.length; i++) {
+      const e = pool.endpoints[i]!;
+      if (e.scaled !== null && e.scaled.phase === 'off') continue;
+      if (this.scrapeMs === 0) this.scrape(e);
+      views.push(e.state.view(i));
+    }
     const router = pool.router;
     let ep: SimEndpoint;
     try {
@@ -1042,7 +1049,7 @@ export class Simulation {
   }
 
   private scrapeAll(): void {
-    for (const p of this.pools) for (const e of p.endpoints) this.scrape(e);
+    for (const p of this.pools) for (const e of p.endpoints) if (e.scaled?.phase !== 'off') this.scrape(e);
     // A replica seen healthy again is capacity for the queue.
     for (const p of this.pools) this.pump(p);
   }
