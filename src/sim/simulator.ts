@@ -546,7 +546,7 @@ export class Simulation {
     });
     pool.window = window;
     pool.autoscaler = new PoolAutoscaler(scaling.autoscaler, scaling.policy, window, actuator);
-    const running = () => this.live || this.inSystem > 0;
+    const running = () => this.running();
     const sample = (): void => {
       if (!running()) return; // the run is over: nothing more to decide
       const now = this.clock.now();
@@ -624,7 +624,8 @@ export class Simulation {
         : null;
     if (pre !== null) {
       this.clock.setTimer(Math.max(0, pre.noticeMs - now), () => {
-        if (slot.generation !== gen || slot.phase === 'off') return;
+        // After the run no notice matters (a replacement would draw a later one, without end).
+        if (slot.generation !== gen || slot.phase === 'off' || !this.running()) return;
         this.scaleStats.preemptions++;
         slot.lostAtMs = pre.stopMs;
         if (slot.phase !== 'draining') this.drainReplica(pool, e);
@@ -672,6 +673,11 @@ export class Simulation {
     slot.sinceMs = Number.NaN;
     slot.generation++;
     e.state.healthy = false;
+  }
+
+  /** Whether the replay still has work: arrivals to come or requests in the system. */
+  private running(): boolean {
+    return this.live || this.inSystem > 0;
   }
 
   /** Time series and distributions for the report (after {@link run}). */

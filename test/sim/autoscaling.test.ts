@@ -143,4 +143,31 @@ describe('autoscaled pools in the simulator', () => {
     close(summary.autoscaling!.replica_seconds_by_tier['on-demand'], 0, 'no on-demand');
     close(summary.cost_usd, (8.00704 * 1.8) / 3600, 'at the spot price');
   });
+
+  it('preemptions after the run are not simulated (each replacement would draw another, without end)', {
+    timeout: 10_000,
+  }, async () => {
+    // Every spot replica gets its notice 10 s after it starts; the run ends at 107.04 ms.
+    const spot = {
+      preemption: (_id: string, _type: string, startMs: number) => ({
+        noticeMs: startMs + 10_000,
+        stopMs: startMs + 11_000,
+      }),
+    };
+    const catalog = [
+      { name: 'toy', profile: 'toy', capacity: 1, onDemandUsdPerHour: 3.6, spotUsdPerHour: 1.8 },
+    ];
+    const { summary } = await run(
+      {
+        policy: createPolicy('static', { replicas: 1 }),
+        autoscaler: spec({ catalog, maxSpotShare: 1, maxSpotSharePerType: 1 }),
+        initialReplicas: 1,
+        spot,
+      },
+      [{ arrivalMs: 100, ...SHORT }],
+    );
+    assert.equal(summary.completed, 1);
+    assert.equal(summary.autoscaling!.spot_preemptions, 0);
+    close(summary.replica_seconds, 0.10704, 'one replica, 0 to 107.04 ms');
+  });
 });
