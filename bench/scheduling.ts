@@ -40,6 +40,7 @@ import { VirtualClock } from '../src/core/virtual-clock.js';
 import { EngineModel } from '../src/engine-model/engine-model.js';
 import { getProfile } from '../src/engine-model/profiles.js';
 import type { EngineProfile } from '../src/engine-model/types.js';
+import type { EndpointGate } from '../src/framework/endpoint.js';
 import { routingSpec } from '../src/router/presets.js';
 import {
   OutputLengthPredictor,
@@ -98,17 +99,22 @@ interface Gate {
   readonly maxConcurrency: number;
   /** The engine's waiting queue from its metrics: at or above it the replica takes nothing new. */
   readonly maxEngineWaiting?: number;
+  /** This gateway's requests still prefilling there (its own ledger, fresh): at or above it the replica takes nothing new. */
+  readonly maxPrefilling?: number;
 }
 
 /**
  * Gates compared: one where the concurrency gate binds near the SLO capacity, the gateway's default
  * (which never binds: the engines queue everything), and that default plus a gate on the engine's
- * own waiting queue, so work waits in the gateway, where priorities and fairness apply.
+ * own waiting queue, so work waits in the gateway, where priorities and fairness apply; and that
+ * default plus a gate on the gateway's own count of requests still prefilling on the replica, which
+ * is fresh at every decision where the engine's waiting queue is only as fresh as the last scrape.
  */
 const GATES: readonly Gate[] = [
   { label: '32', maxConcurrency: 32 },
   { label: '256', maxConcurrency: 256 },
   { label: '256, engine waiting < 1', maxConcurrency: 256, maxEngineWaiting: 1 },
+  { label: '256, prefilling < 1', maxConcurrency: 256, maxPrefilling: 1 },
 ];
 const INTERACTIVE = { startS: 0, endS: 1200 };
 /** Scenario b: shares of C (interactive + batch = 1.2). */
@@ -380,15 +386,25 @@ function batchFleet(
           name: `r${i}`,
           profile,
           maxConcurrency: GATES[gate]!.maxConcurrency,
-          ...(GATES[gate]!.maxEngineWaiting !== undefined
-            ? { gate: { maxEngineWaiting: GATES[gate]!.maxEngineWaiting!, maxKvUsage: null } }
-            : {}),
+          ...endpointGate(GATES[gate]!),
         })),
       },
     ],
     routing: routingSpec('default'),
     slo: { ttftScale: 5 },
     scheduling: { order, bounds, ...(headroom !== undefined ? { batchHeadroom: headroom } : {}) },
+  };
+}
+
+/** The replica's gates beyond `maxConcurrency`, in the simulator's terms (absent: none). */
+function endpointGate(g: Gate): { gate?: EndpointGate } {
+  if (g.maxEngineWaiting === undefined && g.maxPrefilling === undefined) return {};
+  return {
+    gate: {
+      maxEngineWaiting: g.maxEngineWaiting ?? null,
+      maxKvUsage: null,
+      ...(g.maxPrefilling !== undefined ? { maxPrefilling: g.maxPrefilling } : {}),
+    },
   };
 }
 

@@ -531,11 +531,14 @@ function fleet(
                 name: ep.name,
                 profile: getProfile(ep.profile),
                 maxConcurrency: concurrency ?? ep.maxConcurrency,
-                ...(ep.maxEngineWaiting !== undefined || ep.maxKvUsage !== undefined
+                ...(ep.maxEngineWaiting !== undefined ||
+                ep.maxKvUsage !== undefined ||
+                ep.maxPrefilling !== undefined
                   ? {
                       gate: {
                         maxEngineWaiting: ep.maxEngineWaiting ?? null,
                         maxKvUsage: ep.maxKvUsage ?? null,
+                        ...(ep.maxPrefilling !== undefined ? { maxPrefilling: ep.maxPrefilling } : {}),
                       },
                     }
                   : {}),

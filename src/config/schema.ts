@@ -37,6 +37,12 @@ const endpointBase = {
   maxEngineWaiting: positiveInt.optional(),
   /** KV-cache usage (scraped, 0..1) at or above which the endpoint takes nothing new. */
   maxKvUsage: z.number().gt(0).max(1).optional(),
+  /**
+   * Requests this gateway sent the endpoint that are still prefilling (no first token yet) at or
+   * above which it takes nothing new; read from the router's ledger, so it needs no metrics. A
+   * request that is not streamed counts as prefilling until it finishes.
+   */
+  maxPrefilling: positiveInt.optional(),
   timeouts: timeoutsSchema,
   /** Relative share of traffic under the `weighted` policy (provider endpoints). */
   weight: z.number().positive().default(1),

@@ -51,19 +51,27 @@ export interface EndpointInfo {
   readonly weight: number;
   /** Free-form labels (tier, locality, zone, …) that label filters match. */
   readonly labels: Readonly<Record<string, string>>;
-  /** Capacity gates read from scraped engine metrics, besides `maxConcurrency`; absent = none. */
+  /** Capacity gates besides `maxConcurrency` (scraped engine metrics, the prefill ledger); absent = none. */
   readonly gate?: EndpointGate;
 }
 
 /**
- * Limits on an endpoint's own state, as last scraped: at or above either one it takes nothing new.
- * They apply only while `EndpointView.metrics` is non-null (scraped, and the last scrape succeeded).
+ * Limits beyond `maxConcurrency`: at or above any one of them the endpoint takes nothing new.
+ * `maxEngineWaiting` and `maxKvUsage` read the endpoint's state as last scraped and apply only while
+ * `EndpointView.metrics` is non-null (scraped, and the last scrape succeeded); `maxPrefilling` reads
+ * the router's own ledger (`PoolKnowledge.load`), fresh at every decision, scraped or not.
  */
 export interface EndpointGate {
   /** The engine's waiting queue (requests it accepted but has not scheduled); null = no limit. */
   readonly maxEngineWaiting: number | null;
   /** KV-cache usage, 0..1; null = no limit. */
   readonly maxKvUsage: number | null;
+  /**
+   * Requests this gateway sent the endpoint that are still prefilling (no first token seen yet);
+   * absent or null = no limit. A request that is not streamed shows its first token only when it
+   * finishes, so it counts as prefilling until then.
+   */
+  readonly maxPrefilling?: number | null;
 }
 
 /** Info for an endpoint with nothing configured beyond its name. */

@@ -276,6 +276,15 @@ export class PoolAdmission {
     this.live().pump();
   }
 
+  /**
+   * A request of this pool saw its first token (the router's ledger no longer counts it as
+   * prefilling): an endpoint at its `maxPrefilling` gate may take the next waiting request.
+   */
+  firstToken(): void {
+    const a = this.live();
+    if (a.waiters.size > 0 && a.targets.engines.some(prefillGated)) a.pump();
+  }
+
   private live(): PoolAdmission {
     let a: PoolAdmission = this;
     while (a.successor !== null) a = a.successor;
@@ -484,6 +493,10 @@ function noReplicaYet(pool: string, reason: DropReason): SwitchyardError {
     'SWY_ERR_NO_HEALTHY_ENDPOINT',
     `model "${pool}" is autoscaled and has no ready replica yet, and ${why}`,
   );
+}
+
+function prefillGated(e: HttpEngine): boolean {
+  return (e.state.info.gate?.maxPrefilling ?? null) !== null;
 }
 
 function saturated(pool: string, why: string): SwitchyardError {

@@ -297,9 +297,13 @@ async function proxy(
     if (attempt > 0) ctx.onRetry();
     ctx.onFirstToken =
       scaler === null
-        ? () => router.firstToken(ctx.id)
+        ? () => {
+            router.firstToken(ctx.id);
+            admission.firstToken();
+          }
         : () => {
             router.firstToken(ctx.id);
+            admission.firstToken();
             ctx.reportFirstToken(scaler);
           };
     let outcome: SwitchyardError | null | undefined;

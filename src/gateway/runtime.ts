@@ -183,10 +183,15 @@ function endpointInfo(ep: EndpointConfig): EndpointInfo {
     weight: ep.weight,
     labels: ep.labels,
   };
-  if (ep.maxEngineWaiting === undefined && ep.maxKvUsage === undefined) return info;
+  if (ep.maxEngineWaiting === undefined && ep.maxKvUsage === undefined && ep.maxPrefilling === undefined)
+    return info;
   return {
     ...info,
-    gate: { maxEngineWaiting: ep.maxEngineWaiting ?? null, maxKvUsage: ep.maxKvUsage ?? null },
+    gate: {
+      maxEngineWaiting: ep.maxEngineWaiting ?? null,
+      maxKvUsage: ep.maxKvUsage ?? null,
+      ...(ep.maxPrefilling !== undefined ? { maxPrefilling: ep.maxPrefilling } : {}),
+    },
   };
 }
 

@@ -43,7 +43,10 @@ export interface SimEndpointSpec {
    * takes the profile's cold start before it serves. Absent: warm from the start.
    */
   readonly startAtMs?: number;
-  /** Capacity gates from the engine's scraped metrics, as the live config's `maxEngineWaiting` / `maxKvUsage`. */
+  /**
+   * Capacity gates besides `maxConcurrency`, as the live config's `maxEngineWaiting` / `maxKvUsage`
+   * (judged on the simulated engine's scraped metrics) and `maxPrefilling` (the router's ledger).
+   */
   readonly gate?: EndpointGate;
 }
 
@@ -314,6 +317,8 @@ interface SimPool {
   autoscaler: PoolAutoscaler | null;
   window: MetricsWindow | null;
   readonly scaling: SimScalingSpec | null;
+  /** Some endpoint has a `maxPrefilling` gate: a first token may open it, so it pumps the queue. */
+  readonly prefillGated: boolean;
 }
 
 /** A request from its arrival until it is sent, dropped or refused. */
@@ -487,6 +492,7 @@ export class Simulation {
         autoscaler: null,
         window: null,
         scaling,
+        prefillGated: endpoints.some((e) => (e.spec.gate?.maxPrefilling ?? null) !== null),
       };
       if (sched !== null) this.schedule(pool, sched);
       if (scaling !== null) this.autoscale(pool, scaling);
@@ -846,6 +852,8 @@ export class Simulation {
           first = false;
           router.firstToken(id);
           pool.window?.firstToken(this.clock.now(), this.clock.now() - p.arrivalMs);
+          // The request left prefill: an endpoint at its `maxPrefilling` gate may take the next one.
+          if (pool.prefillGated) this.pump(pool);
         },
         onFinish: (res) => {
           ep.scaled?.running.delete(id);

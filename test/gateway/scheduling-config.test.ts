@@ -107,6 +107,12 @@ pools:
     assert.deepEqual([...METRIC_ENGINES].sort(), Object.keys(METRICS_MAPPINGS).sort());
   });
 
+  it('maxPrefilling needs no metrics: any engine takes it, and it must be a positive integer', () => {
+    const ok = parseConfigText(pools.replace('url:', 'engine: ollama, maxPrefilling: 2, url:'));
+    assert.equal(ok.pools.m!.endpoints[0]!.maxPrefilling, 2);
+    assert.throws(() => parseConfigText(pools.replace('url:', 'maxPrefilling: 0, url:')), /maxPrefilling/);
+  });
+
   it('compiles to scheduler options where a class bound replaces the pool-wide one', () => {
     const cfg = parseConfigText(
       `scheduling: { queue: edf, perClass: { high: { maxQueueLength: 5, maxWaitMs: 2000 } } }\n${pools}`,
@@ -153,6 +159,11 @@ describe('capacity gate (capacity-filter)', () => {
       true,
     ],
     ['no gate configured', { metrics: metrics(99, 1) }, true],
+    [
+      'maxPrefilling with no scrape: the ledger (idle here) decides',
+      { metrics: null, info: { gate: { maxEngineWaiting: null, maxKvUsage: null, maxPrefilling: 1 } } },
+      true,
+    ],
   ];
   for (const [name, over, kept] of cases) {
     it(name, () => {

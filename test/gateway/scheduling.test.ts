@@ -371,6 +371,96 @@ describe('scheduling: capacity gates from engine metrics', () => {
   });
 });
 
+describe('scheduling: the prefill gate (maxPrefilling)', () => {
+  it('a non-streamed request counts as prefilling until it ends: the next one waits, scrape or not', async () => {
+    const fake = new FakeUpstream();
+    fake.mode = { kind: 'held', body: ANSWER };
+    const url = await fake.listen();
+    const t = await startGateway({
+      pools: { m: { endpoints: [{ name: 'm-0', kind: 'http', url, maxPrefilling: 1 }] } },
+    });
+    const pool = t.gw.current.byModel.get('m')!;
+    const state = pool.engines[0]!.state;
+    try {
+      assert.equal(state.metrics, null, 'never scraped');
+      const first = ask(t, 'first');
+      await until(() => fake.held === 1);
+      const second = ask(t, 'second');
+      await until(() => pool.admission.waiting === 1);
+      assert.equal(state.inFlight, 1, 'below maxConcurrency, yet gated by the prefilling request');
+      fake.release(); // the first answer is its first token and its end: the second is sent
+      await until(() => fake.held === 1);
+      fake.release();
+      assert.equal((await first).usage?.completion_tokens, 2);
+      assert.equal((await second).usage?.completion_tokens, 2);
+      assert.deepEqual(seen(fake), ['first', 'second']);
+      assert.equal(pool.router.outstanding, 0);
+    } finally {
+      fake.release();
+      await t.close();
+      await fake.close();
+    }
+  });
+
+  it("a streamed request's first token pumps the queue: the next one is sent before it ends", async () => {
+    const fake = new FakeUpstream();
+    const chunk = JSON.stringify({
+      id: 'c',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'm',
+      choices: [{ index: 0, delta: { content: 'hi' }, finish_reason: null }],
+    });
+    // A chunk with no content (usage only): the relay does not count it as a first token.
+    const empty = JSON.stringify({
+      id: 'c',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'm',
+      choices: [],
+      usage: { prompt_tokens: 1, completion_tokens: 0, total_tokens: 1 },
+    });
+    // Each stream: no content for 1 s (prefilling), then its first token, then 2 s until it ends.
+    fake.mode = { kind: 'stream', events: [empty, chunk, '[DONE]'], delayMs: 1000 };
+    const url = await fake.listen();
+    const t = await startGateway({
+      pools: { m: { endpoints: [{ name: 'm-0', kind: 'http', url, maxPrefilling: 1 }] } },
+    });
+    const pool = t.gw.current.byModel.get('m')!;
+    const stream = async (text: string): Promise<number> => {
+      const s = await t.client.chat.completions.create({
+        model: 'm',
+        messages: [{ role: 'user', content: text }],
+        stream: true,
+      });
+      for await (const _ of s) {
+        // drain
+      }
+      return Date.now();
+    };
+    try {
+      let firstEnded = false;
+      const first = stream('first').then((at) => {
+        firstEnded = true;
+        return at;
+      });
+      await until(() => fake.received.length === 1);
+      assert.equal(pool.router.prefilling, 1);
+      const second = stream('second');
+      await until(() => pool.admission.waiting === 1); // gated while `first` prefills
+      // `first`'s first token sends `second`, while `first` still streams (not at its end).
+      await until(() => fake.received.length === 2);
+      assert.equal(firstEnded, false, 'the second was sent before the first ended');
+      await Promise.all([first, second]);
+      assert.deepEqual(seen(fake), ['first', 'second']);
+      assert.equal(pool.router.outstanding, 0);
+    } finally {
+      await t.close();
+      await fake.close();
+    }
+  });
+});
+
 describe('scheduling with tiers and reloads', () => {
   it('a tier chain passes a saturated pool on to the next and queues only in its last pool', async () => {
     const h = await heldGateway(

@@ -10,7 +10,7 @@ import type { RoutingContext, RoutingRequest } from '../../src/framework/routing
 import { builtinRoutingRegistry } from '../../src/plugins/routing/register.js';
 import { ROUTING_PRESETS } from '../../src/router/presets.js';
 import { Router } from '../../src/router/router.js';
-import { context, request, view } from '../helpers/routing.js';
+import { context, knowledge, request, view } from '../helpers/routing.js';
 
 const req = (excluded: string[] = []): RoutingRequest => request({ excludedIds: excluded });
 const ctx = (seed = 1): RoutingContext => context(seed);
@@ -86,6 +86,38 @@ describe('routing policies', () => {
       f.filter(req(), fleet, ctx()).map((v) => v.id),
       ['a', 'b', 'c', 'e'],
     );
+  });
+
+  it('capacity-filter drops endpoints at maxPrefilling from the ledger, scraped or not', () => {
+    const f = reg.filters.get('capacity-filter')!('f', {});
+    const gate = (maxPrefilling: number | null) => ({
+      info: { gate: { maxEngineWaiting: null, maxKvUsage: null, maxPrefilling } },
+    });
+    const scraped = { running: 0, waiting: 0, kvUsage: 0, scrapedAtMs: 0 };
+    const views = [
+      view('a', 0, gate(1)), // 1 prefilling ≥ 1: dropped
+      view('b', 1, gate(2)), // 1 prefilling < 2: kept
+      view('c', 2, { ...gate(2), metrics: scraped }), // 2 ≥ 2, scraped: dropped
+      view('d', 3, gate(null)), // no limit: kept whatever the ledger says
+      view('e', 4), // no gate at all: kept
+      view('f', 5, gate(1)), // nothing prefilling (requests decoding do not count): kept
+    ];
+    const pool = knowledge({
+      loads: [
+        { requests: 1, prefilling: 1 },
+        { requests: 3, prefilling: 1 },
+        { requests: 2, prefilling: 2 },
+        { requests: 9, prefilling: 9 },
+        { requests: 9, prefilling: 9 },
+        { requests: 5, prefilling: 0 },
+      ],
+    });
+    assert.deepEqual(
+      f.filter(req(), views, context(1, pool)).map((v) => v.id),
+      ['b', 'd', 'e', 'f'],
+    );
+    // The same gate on an idle ledger keeps everything (the same array back).
+    assert.equal(f.filter(req(), views, context(1, knowledge())), views);
   });
 
   const lor: [string, number[], number[]][] = [

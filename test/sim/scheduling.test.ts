@@ -302,3 +302,46 @@ describe('simulator: metric capacity gates', () => {
     close(byId.get('r2')!.gateway_queue_ms, firstFinish, 'r2 starts at the first finish');
   });
 });
+
+describe('simulator: the prefill gate (maxPrefilling)', () => {
+  const gated = (maxPrefilling: number | null): SimOptions => ({
+    pools: [
+      {
+        name: 'm',
+        endpoints: [
+          {
+            name: 'e0',
+            profile: toy,
+            maxConcurrency: 10,
+            ...(maxPrefilling === null
+              ? {}
+              : { gate: { maxEngineWaiting: null, maxKvUsage: null, maxPrefilling } }),
+          },
+        ],
+      },
+    ],
+    routing: ROUTING_PRESETS['least-outstanding']!,
+    scheduling: { order: 'fcfs', bounds: NO_BOUNDS },
+  });
+
+  it('with one request prefilling the endpoint takes nothing new until its first token, without any scrape', async () => {
+    const three = [req(0, 5), req(0, 5), req(0, 5)];
+    const free = await run(gated(null), three);
+    assert.deepEqual(
+      free.out.map((r) => r.gateway_queue_ms),
+      [0, 0, 0],
+    );
+    // Gated: r0 is sent at once and its first token comes 3 ms later (alone, two prefill chunks);
+    // that first token pumps the queue and sends r1; r1's first token sends r2.
+    const { byId } = await run(gated(1), three);
+    assert.equal(byId.get('r0')!.gateway_queue_ms, 0);
+    close(byId.get('r0')!.ttft_ms, 3, 'r0 alone to its first token');
+    close(byId.get('r1')!.gateway_queue_ms, 3, 'r1 is sent at r0 first token');
+    close(byId.get('r2')!.gateway_queue_ms, byId.get('r1')!.ttft_ms, 'r2 is sent at r1 first token');
+    assert.ok(byId.get('r1')!.ttft_ms < byId.get('r0')!.e2e_ms, 'r2 did not wait for a finish');
+    assert.deepEqual(
+      [...byId.values()].map((r) => r.status),
+      ['ok', 'ok', 'ok'],
+    );
+  });
+});

@@ -1,19 +1,24 @@
 /**
  * @module plugins/routing/capacity-filter
- * Keeps endpoints below their capacity gate: in-flight requests under `maxConcurrency`, and, where
- * configured and metrics were scraped, the engine's waiting queue and KV-cache usage under theirs.
+ * Keeps endpoints below their capacity gate: in-flight requests under `maxConcurrency`; where
+ * configured, this gateway's requests still prefilling there under `maxPrefilling` (the router's
+ * ledger, fresh at every decision); and, where configured and metrics were scraped, the engine's
+ * waiting queue and KV-cache usage under theirs.
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
-import type { Filter } from '../../../framework/routing.js';
+import type { Filter, PoolKnowledge, RoutingContext } from '../../../framework/routing.js';
 
 export const CAPACITY_FILTER = 'capacity-filter';
 
-function hasRoom(ep: EndpointView): boolean {
+function hasRoom(ep: EndpointView, pool: PoolKnowledge): boolean {
   if (ep.inFlight >= ep.maxConcurrency) return false;
   const gate = ep.info.gate;
+  if (gate === undefined) return true;
+  const maxPrefilling = gate.maxPrefilling ?? null;
+  if (maxPrefilling !== null && pool.load(ep.index).prefilling >= maxPrefilling) return false;
   const m = ep.metrics;
-  // Without a scrape the metric gates cannot be judged; maxConcurrency alone still bounds the endpoint.
-  if (gate === undefined || m === null) return true;
+  // Without a scrape the metric gates cannot be judged; the other gates still bound the endpoint.
+  if (m === null) return true;
   if (gate.maxEngineWaiting !== null && m.waiting >= gate.maxEngineWaiting) return false;
   return gate.maxKvUsage === null || m.kvUsage < gate.maxKvUsage;
 }
@@ -23,8 +28,11 @@ export class CapacityFilter implements Filter {
   readonly type = CAPACITY_FILTER;
   constructor(readonly name: string) {}
 
-  filter(_req: unknown, candidates: readonly EndpointView[]): readonly EndpointView[] {
-    for (const ep of candidates) if (!hasRoom(ep)) return candidates.filter(hasRoom);
+  filter(_req: unknown, candidates: readonly EndpointView[], ctx: RoutingContext): readonly EndpointView[] {
+    const pool = ctx.pool;
+    for (const ep of candidates) {
+      if (!hasRoom(ep, pool)) return candidates.filter((c) => hasRoom(c, pool));
+    }
     return candidates;
   }
 }
