@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type ProcessActuatorOptions, ProcessActuator } from '../../src/actuators/process.js';
 import type { InstanceType, Placement } from '../../src/autoscaler/types.js';
+import { alive } from '../helpers/process.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const ENGINE = [
@@ -48,16 +49,6 @@ function recorder() {
       check();
     });
   return { events, push, seen };
-}
-
-function alive(pid: number | undefined): boolean {
-  assert.ok(pid !== undefined);
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function actuator(rec: ReturnType<typeof recorder>, extra: Partial<ProcessActuatorOptions> = {}) {

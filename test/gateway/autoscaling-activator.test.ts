@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import type { PoolScaler } from '../../src/gateway/autoscaling.js';
 import { emulatedPool, eventually, startGateway } from '../helpers/gateway.js';
+import { alive } from '../helpers/process.js';
 
 /** A replica process that never answers its health check. */
 const NEVER_READY = [process.execPath, '-e', 'setInterval(() => {}, 1000)'];
@@ -27,15 +28,6 @@ function scaling(
     actuator: { kind: 'process', ...(command ? { command } : {}) },
     ...extra,
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const chat = (model: string) => ({

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PoolScaler } from '../../src/gateway/autoscaling.js';
 import { eventually, startGateway } from '../helpers/gateway.js';
+import { alive } from '../helpers/process.js';
 
 const POOL = 'llama-3.1-8b-instruct';
 
@@ -28,15 +29,6 @@ function scaledPool(): Record<string, unknown> {
       actuator: { kind: 'process', drainTimeoutMs: 10_000 },
     },
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('autoscaling in the live gateway', () => {
