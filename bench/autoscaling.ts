@@ -44,6 +44,7 @@ import type { InstanceType } from '../src/autoscaler/types.js';
 import { SeededRng } from '../src/core/rng.js';
 import { getProfile } from '../src/engine-model/profiles.js';
 import { routingSpec } from '../src/router/presets.js';
+import { arrivalCounter } from '../src/sim/arrivals.js';
 import { capacitySearch } from '../src/sim/capacity.js';
 import { type SimOptions, type SimSummary, Simulation } from '../src/sim/simulator.js';
 import { openRequestTrace } from '../src/traces/loaders.js';
@@ -202,33 +203,6 @@ async function calibrate(): Promise<Calibration> {
   };
 }
 
-/** Arrival times of the day's workload, for the oracle (one pass; 8 bytes a request). */
-async function arrivalTimes(c: Calibration): Promise<Float64Array> {
-  let buf = new Float64Array(1 << 20);
-  let n = 0;
-  for await (const r of (await workload(c)).records) {
-    if (n === buf.length) {
-      const next = new Float64Array(buf.length * 2);
-      next.set(buf);
-      buf = next;
-    }
-    buf[n++] = r.arrivalMs;
-  }
-  return buf.subarray(0, n);
-}
-
-/** Index of the first time ≥ t in sorted `a`. */
-function lowerBound(a: Float64Array, t: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 function workload(c: Calibration) {
   return servegenTrace(WINDOWS, LENGTHS, {
     seed: SEED,
@@ -252,8 +226,7 @@ async function runPolicy(row: PolicyRow, c: Calibration, spot: boolean): Promise
   };
   let arrivals: ((fromMs: number, toMs: number) => number) | undefined;
   if (row.policy === 'oracle') {
-    const times = await arrivalTimes(c);
-    arrivals = (from, to) => lowerBound(times, to) - lowerBound(times, from);
+    arrivals = await arrivalCounter((await workload(c)).records);
   }
   const policy = createPolicy(row.policy, row.options(c), arrivals ? { arrivals } : {});
   const started = performance.now();

@@ -20,6 +20,7 @@ import { SpotMarket } from '../autoscaler/spot.js';
 import type { InstanceType } from '../autoscaler/types.js';
 import { instanceTypeSchema } from '../config/schema.js';
 import { SeededRng } from '../core/rng.js';
+import { arrivalCounter } from '../sim/arrivals.js';
 import { capacitySearch } from '../sim/capacity.js';
 import { fixed, renderReport } from '../sim/report.js';
 import {
@@ -314,19 +315,7 @@ async function withAutoscaling(setup: Setup): Promise<Setup> {
   const replicaRps = numOpt(v['replica-rps'], 'replica-rps') ?? (await measureReplicaRps(setup, profile));
   let arrivals: ((fromMs: number, toMs: number) => number) | undefined;
   if (name === 'oracle') {
-    const times: number[] = [];
-    for await (const r of (await setup.open()).records) times.push(r.arrivalMs);
-    const below = (t: number): number => {
-      let lo = 0;
-      let hi = times.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (times[mid]! < t) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo;
-    };
-    arrivals = (from, to) => below(to) - below(from);
+    arrivals = await arrivalCounter((await setup.open()).records);
   }
   const slo = setup.base.slo;
   const autoscaler: AutoscalerSpec = {
