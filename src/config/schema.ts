@@ -4,6 +4,7 @@
  * Unknown keys are errors (strict objects), so a typo never silently does nothing.
  */
 import { z } from 'zod';
+import { LIVE_POLICIES } from '../autoscaler/policies/names.js';
 import { ENGINE_PROFILES } from '../engine-model/profiles.js';
 
 const positiveInt = z.number().int().positive();
@@ -205,18 +206,6 @@ const routerProfileSchema = z.strictObject({
   picker: pluginRefSchema,
 });
 
-/** Scaling policies by name (docs/autoscaling.md); `oracle` exists only in the simulator. */
-export const SCALING_POLICIES = [
-  'kpa',
-  'hpa',
-  'forecast',
-  'slo',
-  'static',
-  'ray-serve',
-  'skyserve',
-  'dynamo-load',
-] as const;
-
 export const instanceTypeSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"'),
   /** The engine profile a replica of this type runs. */
@@ -263,8 +252,11 @@ const kubernetesActuatorSchema = z.strictObject({
 
 const scalingSchema = z
   .strictObject({
-    /** A policy by name, with its options (each policy's defaults are its peer's published ones). */
-    policy: z.enum(SCALING_POLICIES).default('kpa'),
+    /**
+     * A policy by name, any a gateway can run (docs/autoscaling.md; `oracle` is the simulator's),
+     * with its options (each policy's defaults are its peer's published ones).
+     */
+    policy: z.enum(LIVE_POLICIES).default('kpa'),
     options: z.record(z.string(), z.unknown()).default({}),
     minReplicas: nonNegInt.default(0),
     maxReplicas: positiveInt.default(4),

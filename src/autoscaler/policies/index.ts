@@ -13,22 +13,10 @@ import { createOracle, type OracleOptions } from './oracle.js';
 import { createRayServe, type RayServeOptions } from './ray-serve.js';
 import { createSkyServe, type SkyServeOptions } from './skyserve.js';
 import { createSlo, type SloOptions } from './slo.js';
+import { type ScalingPolicyName, SCALING_POLICY_NAMES } from './names.js';
 import { createStatic } from './static.js';
 
-/** Policies a gateway can run. */
-export const LIVE_POLICIES = [
-  'kpa',
-  'hpa',
-  'forecast',
-  'slo',
-  'static',
-  'ray-serve',
-  'skyserve',
-  'dynamo-load',
-] as const;
-/** Every policy; `oracle` knows the future, so only the simulator can run it. */
-export const SCALING_POLICY_NAMES = [...LIVE_POLICIES, 'oracle'] as const;
-export type ScalingPolicyName = (typeof SCALING_POLICY_NAMES)[number];
+export { LIVE_POLICIES, SCALING_POLICY_NAMES, type ScalingPolicyName } from './names.js';
 
 /** What some policies need besides their options. */
 export interface PolicyContext {

@@ -1,0 +1,20 @@
+/**
+ * @module autoscaler/policies/names
+ * The scaling policies' names, with no code behind them, so the config schema can list them
+ * without loading any policy.
+ */
+
+/** Policies a gateway can run. */
+export const LIVE_POLICIES = [
+  'kpa',
+  'hpa',
+  'forecast',
+  'slo',
+  'static',
+  'ray-serve',
+  'skyserve',
+  'dynamo-load',
+] as const;
+/** Every policy; `oracle` knows the future, so only the simulator can run it. */
+export const SCALING_POLICY_NAMES = [...LIVE_POLICIES, 'oracle'] as const;
+export type ScalingPolicyName = (typeof SCALING_POLICY_NAMES)[number];
