@@ -10,7 +10,14 @@
  */
 import { PoolAutoscaler, type AutoscalerSpec } from '../autoscaler/controller.js';
 import { MetricsWindow } from '../autoscaler/metrics-window.js';
-import type { Actuator, Placement, PriceTier, ReplicaStatus, ScalingPolicy } from '../autoscaler/types.js';
+import type {
+  Actuator,
+  InstanceType,
+  Placement,
+  PriceTier,
+  ReplicaStatus,
+  ScalingPolicy,
+} from '../autoscaler/types.js';
 import type { TimerHandle } from '../core/clock.js';
 import { SwitchyardError } from '../core/errors.js';
 import { SeededRng } from '../core/rng.js';
@@ -286,7 +293,7 @@ interface SimEndpoint {
 
 /** A slot of an autoscaled pool that holds at most one replica at a time. */
 interface ScaledSlot {
-  readonly type: string;
+  readonly type: InstanceType;
   phase: 'off' | 'starting' | 'ready' | 'draining';
   tier: PriceTier;
   /** When the current replica was asked for (NaN: off). */
@@ -526,7 +533,7 @@ export class Simulation {
   }
 
   /** The slots of an autoscaled pool: per instance type, room for its max replicas plus as many draining. */
-  private slotSpecs(pool: string, scaling: SimScalingSpec): { e: SimEndpointSpec; type: string }[] {
+  private slotSpecs(pool: string, scaling: SimScalingSpec): { e: SimEndpointSpec; type: InstanceType }[] {
     const max = scaling.autoscaler.maxReplicas;
     return scaling.autoscaler.catalog.flatMap((t) => {
       const profile = scaling.profiles?.[t.profile] ?? getProfile(t.profile);
@@ -538,7 +545,7 @@ export class Simulation {
           maxConcurrency: scaling.maxConcurrency ?? 256,
           ...(scaling.gate ? { gate: scaling.gate } : {}),
         },
-        type: t.name,
+        type: t,
       }));
     });
   }
@@ -548,13 +555,12 @@ export class Simulation {
     const window = new MetricsWindow();
     const actuator = new SimActuator(pool, {
       start: (e, tier) => this.startReplica(pool, e, tier),
-      drain: (e) => this.drainReplica(pool, e),
+      drain: (e) => this.drainReplica(e),
     });
     pool.window = window;
     pool.autoscaler = new PoolAutoscaler(scaling.autoscaler, scaling.policy, window, actuator);
-    const running = () => this.running();
     const sample = (): void => {
-      if (!running()) return; // the run is over: nothing more to decide
+      if (!this.running()) return; // the run is over: nothing more to decide
       const now = this.clock.now();
       let inFlight = 0;
       let engineWaiting = 0;
@@ -574,13 +580,13 @@ export class Simulation {
         engineWaiting,
         kvUsage: ready > 0 ? kv / ready : Number.NaN,
       });
-      if (running()) this.clock.setTimer(SCALING_SAMPLE_MS, sample);
+      if (this.running()) this.clock.setTimer(SCALING_SAMPLE_MS, sample);
     };
     const tick = (): void => {
-      if (!running()) return;
+      if (!this.running()) return;
       window.at(this.clock.now()); // the policy's windows end now
       pool.autoscaler!.tick(this.clock.now());
-      if (running()) this.clock.setTimer(scaling.policy.intervalMs, tick);
+      if (this.running()) this.clock.setTimer(scaling.policy.intervalMs, tick);
     };
     this.clock.setTimer(0, () => {
       const now = this.clock.now();
@@ -626,7 +632,7 @@ export class Simulation {
     });
     const pre =
       tier === 'spot'
-        ? (pool.scaling!.spot?.preemption(`${e.spec.name}#${gen}`, slot.type, now) ?? null)
+        ? (pool.scaling!.spot?.preemption(`${e.spec.name}#${gen}`, slot.type.name, now) ?? null)
         : null;
     if (pre !== null) {
       this.clock.setTimer(Math.max(0, pre.noticeMs - now), () => {
@@ -634,7 +640,7 @@ export class Simulation {
         if (slot.generation !== gen || slot.phase === 'off' || !this.running()) return;
         this.scaleStats.preemptions++;
         slot.lostAtMs = pre.stopMs;
-        if (slot.phase !== 'draining') this.drainReplica(pool, e);
+        if (slot.phase !== 'draining') this.drainReplica(e);
         pool.autoscaler!.preempted(this.clock.now());
         this.clock.setTimer(slot.lostAtMs - this.clock.now(), () => {
           if (slot.generation !== gen || slot.phase === 'off') return;
@@ -647,7 +653,7 @@ export class Simulation {
   }
 
   /** No new requests for `e`; it stops once its requests have finished (a starting one stops now). */
-  private drainReplica(pool: SimPool, e: SimEndpoint): void {
+  private drainReplica(e: SimEndpoint): void {
     const slot = e.scaled!;
     e.state.healthy = false;
     if (slot.phase === 'starting' || e.state.inFlight === 0) {
@@ -655,13 +661,6 @@ export class Simulation {
       return;
     }
     slot.phase = 'draining';
-    void pool;
-  }
-
-  private typeOf(e: SimEndpoint) {
-    const name = e.scaled!.type;
-    const pool = this.pools.find((p) => p.endpoints.includes(e))!;
-    return pool.scaling!.autoscaler.catalog.find((t) => t.name === name)!;
   }
 
   private stopReplica(e: SimEndpoint): void {
@@ -672,7 +671,7 @@ export class Simulation {
     const slot = e.scaled!;
     const upMs = Math.max(0, now - slot.sinceMs);
     this.scaleStats.upMs[slot.tier] += upMs;
-    const type = this.typeOf(e);
+    const type = slot.type;
     this.scaleStats.cost +=
       ((slot.tier === 'spot' ? type.spotUsdPerHour! : type.onDemandUsdPerHour) * upMs) / 3_600_000;
     slot.phase = 'off';
@@ -1245,7 +1244,7 @@ class SimActuator implements Actuator {
     for (const e of this.pool.endpoints) {
       const s = e.scaled!;
       if (s.phase === 'off') continue;
-      out.push({ id: e.spec.name, type: s.type, tier: s.tier, phase: s.phase, sinceMs: s.sinceMs });
+      out.push({ id: e.spec.name, type: s.type.name, tier: s.tier, phase: s.phase, sinceMs: s.sinceMs });
     }
     return out;
   }
@@ -1259,8 +1258,10 @@ class SimActuator implements Actuator {
     for (const e of this.pool.endpoints) {
       const s = e.scaled!;
       if (s.phase !== 'starting' && s.phase !== 'ready') continue;
-      const k = `${s.type}\u0000${s.tier}`;
-      live.set(k, [...(live.get(k) ?? []), e]);
+      const k = `${s.type.name}\u0000${s.tier}`;
+      const group = live.get(k);
+      if (group === undefined) live.set(k, [e]);
+      else group.push(e);
     }
     for (const k of new Set([...want.keys(), ...live.keys()])) {
       const [type, tier] = k.split('\u0000') as [string, PriceTier];
@@ -1270,7 +1271,7 @@ class SimActuator implements Actuator {
         let missing = n - have.length;
         for (const e of this.pool.endpoints) {
           if (missing === 0) break;
-          if (e.scaled!.type === type && e.scaled!.phase === 'off') {
+          if (e.scaled!.type.name === type && e.scaled!.phase === 'off') {
             this.hooks.start(e, tier);
             missing--;
           }
