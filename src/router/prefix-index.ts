@@ -16,7 +16,7 @@ const NONE = -1;
 
 /** Prefix-cache knowledge of one pool, endpoints 0..n-1. */
 export class PrefixIndex {
-  private readonly words: number;
+  private words: number;
   /** hash → entry slot. */
   private readonly entries = new HashIndex(4096);
   // Entry slab: the endpoints holding a hash, and the chain of their nodes.
@@ -34,12 +34,12 @@ export class PrefixIndex {
   private nodeFree: number[] = [];
   private nodeTop = 0;
   // Per endpoint: LRU list (head = most recent) and bounds.
-  private readonly head: Int32Array;
-  private readonly tail: Int32Array;
-  private readonly size: Int32Array;
-  private readonly capacity: Float64Array;
-  private readonly nominal: Float64Array;
-  private readonly alive: Uint32Array;
+  private head: Int32Array;
+  private tail: Int32Array;
+  private size: Int32Array;
+  private capacity: Float64Array;
+  private nominal: Float64Array;
+  private alive: Uint32Array;
 
   /** `capacityBlocks[e]`: how many prefix blocks endpoint e can hold (its KV cache ÷ block size). */
   constructor(capacityBlocks: readonly number[]) {
@@ -164,6 +164,37 @@ export class PrefixIndex {
     }
   }
 
+  /**
+   * Adds endpoints n, n+1, … with these capacities (blocks), keeping what the others hold: a pool
+   * that grows keeps its cache knowledge.
+   */
+  addEndpoints(capacityBlocks: readonly number[]): void {
+    const n = this.head.length + capacityBlocks.length;
+    const words = Math.max(1, Math.ceil(n / 32));
+    if (words !== this.words) {
+      const bits = new Uint32Array((this.entryBits.length / this.words) * words);
+      for (let s = 0; s < this.entryTop; s++)
+        for (let w = 0; w < this.words; w++) bits[s * words + w] = this.entryBits[s * this.words + w]!;
+      this.entryBits = bits;
+      this.words = words;
+      this.alive = new Uint32Array(words);
+    }
+    const caps = Float64Array.from(capacityBlocks, (c) => Math.max(1, Math.floor(c)));
+    this.head = concat(this.head, new Int32Array(caps.length).fill(NONE));
+    this.tail = concat(this.tail, new Int32Array(caps.length).fill(NONE));
+    this.size = concat(this.size, new Int32Array(caps.length));
+    this.capacity = concat(this.capacity, caps);
+    this.nominal = concat(this.nominal, Float64Array.from(caps));
+  }
+
+  /** Endpoint `e` now has room for `capacityBlocks` blocks (another engine took its place). */
+  setCapacity(e: number, capacityBlocks: number): void {
+    const c = Math.max(1, Math.floor(capacityBlocks));
+    this.capacity[e] = c;
+    this.nominal[e] = c;
+    this.evictOver(e);
+  }
+
   /** Forgets everything endpoint `e` holds (it restarted or was removed). */
   clear(e: number): void {
     while (this.tail[e]! !== NONE) this.evictTail(e);
@@ -276,6 +307,13 @@ export class PrefixIndex {
     this.nodeNext = grow(this.nodeNext, cap);
     this.nodeChain = grow(this.nodeChain, cap);
   }
+}
+
+function concat<T extends Int32Array | Float64Array>(a: T, b: T): T {
+  const c = new (a.constructor as new (n: number) => T)(a.length + b.length);
+  c.set(a);
+  c.set(b, a.length);
+  return c;
 }
 
 function grow<T extends Int32Array | Uint32Array | Float64Array>(a: T, length: number): T {

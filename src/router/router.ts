@@ -18,8 +18,8 @@ import type {
   Scorer,
 } from '../framework/routing.js';
 import type { RoutingRegistry } from '../plugins/routing/register.js';
-import { prefillPairs } from '../engine-model/step-time.js';
-import { PrefixIndex } from './prefix-index.js';
+import { PoolLedger } from './ledger.js';
+import type { PrefixIndex } from './prefix-index.js';
 
 /** A profile as plugin references (the config shape after presets are expanded). */
 export interface RoutingProfileSpec {
@@ -46,21 +46,6 @@ export interface DecisionRecord {
   cachedTokens: number;
 }
 
-/** What the router remembers about one routed request until it finishes. */
-interface Ticket {
-  readonly req: RoutingRequest;
-  readonly index: number;
-  readonly uncached: number;
-  readonly pairs: number;
-  readonly predictedBlocks: number;
-  readonly kv: number;
-  readonly decode: number;
-  prefilling: boolean;
-}
-
-/** Default KV capacity (tokens) assumed for an endpoint without an engine profile. */
-const UNKNOWN_KV_TOKENS = 262_144;
-
 /** A compiled routing profile for one pool, with the pool's routing knowledge. */
 export class Router implements PoolKnowledge {
   private readonly filters: readonly Filter[];
@@ -71,14 +56,8 @@ export class Router implements PoolKnowledge {
   private readonly partial: Float64Array;
   private readonly total: Float64Array;
   private readonly ctx: RoutingContext & { rng: Rng };
-  // Pool knowledge, by endpoint index.
-  private readonly kvTokens: readonly number[];
-  private prefix: PrefixIndex | null = null;
-  private prefixBlockTokens = 0;
-  private readonly matched: Float64Array;
-  private readonly loads: MutableLoad[];
-  private readonly tickets = new Map<string, Ticket>();
-  meanOutputTokens = 256;
+  /** The pool's knowledge; it outlives this router (see router/ledger.ts). */
+  readonly ledger: PoolLedger;
   /** The reason of the last decision (read right after {@link route}). */
   lastReason = '';
   /** Predicted cached prompt tokens on the endpoint of the last decision. */
@@ -88,13 +67,15 @@ export class Router implements PoolKnowledge {
 
   /**
    * Instantiates every plugin of `spec` from `registry`; unknown types throw naming the type.
-   * `endpoints` are the pool's endpoints in index order (their profiles size the prefix index).
+   * `endpoints` are the pool's endpoints in index order (their profiles size the prefix index),
+   * used to start a ledger when none is given; a given `ledger` is kept with what it knows.
    */
   constructor(
     spec: RoutingProfileSpec,
     registry: RoutingRegistry,
     endpoints: readonly EndpointInfo[],
     rng: Rng = new SeededRng(1),
+    ledger?: PoolLedger,
   ) {
     this.filters = spec.filters.map((f, i) =>
       make(registry.filters, 'filter', f.type, `filters[${i}]`, f.params),
@@ -107,50 +88,41 @@ export class Router implements PoolKnowledge {
     this.observers = [...this.filters, ...this.scorers, this.picker].filter(
       (p) => p.onRouted !== undefined || p.onFinished !== undefined,
     );
-    const n = endpoints.length;
+    this.ledger = ledger ?? PoolLedger.of(endpoints);
+    const n = this.ledger.size;
     this.partial = new Float64Array(n);
     this.total = new Float64Array(n);
-    this.matched = new Float64Array(n);
-    this.kvTokens = endpoints.map((e) =>
-      e.profile ? e.profile.numKvBlocks * e.profile.blockSize : UNKNOWN_KV_TOKENS,
-    );
-    this.loads = endpoints.map(() => ({
-      requests: 0,
-      prefilling: 0,
-      prefillTokens: 0,
-      prefillPairs: 0,
-      kvTokens: 0,
-      decodeTokens: 0,
-    }));
     this.ctx = { rng, pool: this, reason: '' };
   }
 
   get size(): number {
-    return this.loads.length;
+    return this.ledger.size;
+  }
+
+  get meanOutputTokens(): number {
+    return this.ledger.meanOutputTokens;
   }
 
   load(index: number): EndpointLoad {
-    return this.loads[index]!;
+    return this.ledger.load(index);
   }
 
   /** Requests of the pool still waiting for their first token (the scheduler's batch rule). */
   get prefilling(): number {
-    let n = 0;
-    for (const l of this.loads) n += l.prefilling;
-    return n;
+    return this.ledger.prefilling;
   }
 
   cachedPrefixTokens(index: number): number {
-    return this.matched[index]!;
+    return this.ledger.cachedPrefixTokens(index);
   }
 
   cachedTokensTotal(index: number): number {
-    return this.prefix === null ? 0 : this.prefix.blocks(index) * this.prefixBlockTokens;
+    return this.ledger.cachedTokensTotal(index);
   }
 
   /** The pool's prefix index (null until a request with prefix hashes arrives). */
   prefixIndex(): PrefixIndex | null {
-    return this.prefix;
+    return this.ledger.prefixIndex();
   }
 
   /**
@@ -162,7 +134,7 @@ export class Router implements PoolKnowledge {
   route(req: RoutingRequest, views: readonly EndpointView[], record?: DecisionRecord): EndpointView {
     const ctx = this.ctx;
     ctx.reason = '';
-    const indexed = this.matchPrefix(req);
+    const indexed = this.ledger.matchPrefix(req);
     let candidates = views;
     if (record !== undefined) {
       record.offered = views.length;
@@ -197,7 +169,7 @@ export class Router implements PoolKnowledge {
     if (chosen === undefined) throw new Error(`picker ${this.picker.name} returned index ${idx} of ${n}`);
     if (ctx.reason === '') ctx.reason = n === 1 ? 'only-candidate' : this.picker.type;
     this.lastReason = ctx.reason;
-    this.lastCachedTokens = this.matched[chosen.index]!;
+    this.lastCachedTokens = this.ledger.cachedPrefixTokens(chosen.index);
     this.lastCandidates = n;
     if (record !== undefined) {
       record.reason = ctx.reason;
@@ -216,107 +188,27 @@ export class Router implements PoolKnowledge {
 
   /** The request's first token arrived: its prefill no longer queues ahead of others. */
   firstToken(reqId: string): void {
-    const t = this.tickets.get(reqId);
-    if (t === undefined || !t.prefilling) return;
-    t.prefilling = false;
-    const l = this.loads[t.index]!;
-    l.prefilling--;
-    l.prefillTokens -= t.uncached;
-    l.prefillPairs -= t.pairs;
+    this.ledger.firstToken(reqId);
   }
 
   /** The request left its endpoint; stateful plugins and the prefix index learn from the outcome. */
   finished(reqId: string, outcome: RoutingOutcome): void {
-    const t = this.tickets.get(reqId);
+    const t = this.ledger.finished(reqId, outcome);
     if (t === undefined) return;
-    this.firstToken(reqId);
-    this.tickets.delete(reqId);
-    const l = this.loads[t.index]!;
-    l.requests--;
-    l.kvTokens -= t.kv;
-    l.decodeTokens -= t.decode;
-    if (outcome.ok && outcome.outputTokens !== null) {
-      // Slow EWMA: a decode-length estimate for load, not a per-request prediction.
-      this.meanOutputTokens += (outcome.outputTokens - this.meanOutputTokens) / 64;
-    }
-    if (outcome.ok && outcome.cachedTokens !== null && this.prefix !== null) {
-      this.prefix.correct(
-        t.index,
-        t.predictedBlocks,
-        Math.floor(outcome.cachedTokens / this.prefixBlockTokens),
-      );
-    }
     for (const o of this.observers) o.onFinished?.(t.req, t.index, outcome);
   }
 
   /** Requests routed and not finished (for tests and leak checks). */
   get outstanding(): number {
-    return this.tickets.size;
-  }
-
-  /**
-   * Fills `matched` with the prompt tokens each endpoint is believed to hold; returns whether the
-   * request's prefix signal fits this pool's index (then the routed request is recorded in it).
-   */
-  private matchPrefix(req: RoutingRequest): boolean {
-    const bt = req.prefixBlockTokens;
-    if (req.prefixHashes.length === 0) {
-      this.matched.fill(0);
-      return false;
-    }
-    if (this.prefix === null) {
-      this.prefixBlockTokens = bt;
-      this.prefix = new PrefixIndex(this.kvTokens.map((t) => t / bt));
-    }
-    if (bt !== this.prefixBlockTokens) {
-      // One block size per pool; a request hashed differently carries no usable signal here.
-      this.matched.fill(0);
-      return false;
-    }
-    this.prefix.match(req.prefixHashes, this.matched);
-    const cap = req.promptTokensEstimate;
-    for (let e = 0; e < this.matched.length; e++) this.matched[e] = Math.min(cap, this.matched[e]! * bt);
-    return true;
+    return this.ledger.outstanding;
   }
 
   private routed(req: RoutingRequest, index: number, indexed: boolean): void {
-    const cached = this.matched[index]!;
-    const uncached = Math.max(0, req.promptTokensEstimate - cached);
-    const decode = this.meanOutputTokens;
-    const kv = req.promptTokensEstimate + decode;
-    const t: Ticket = {
-      req,
-      index,
-      uncached,
-      pairs: prefillPairs(uncached, cached),
-      predictedBlocks: this.prefixBlockTokens > 0 ? Math.floor(cached / this.prefixBlockTokens) : 0,
-      kv,
-      decode,
-      prefilling: true,
-    };
     // A retry of the same request id replaces its earlier ticket (the failed attempt finished first).
-    if (this.tickets.has(req.id))
-      this.finished(req.id, { ok: false, cachedTokens: null, outputTokens: null });
-    this.tickets.set(req.id, t);
-    const l = this.loads[index]!;
-    l.requests++;
-    l.prefilling++;
-    l.prefillTokens += uncached;
-    l.prefillPairs += t.pairs;
-    l.kvTokens += kv;
-    l.decodeTokens += decode;
-    if (indexed) this.prefix!.insert(index, req.prefixHashes);
+    if (this.ledger.has(req.id)) this.finished(req.id, { ok: false, cachedTokens: null, outputTokens: null });
+    this.ledger.routed(req, index, indexed);
     for (const o of this.observers) o.onRouted?.(req, index, this.ctx);
   }
-}
-
-interface MutableLoad {
-  requests: number;
-  prefilling: number;
-  prefillTokens: number;
-  prefillPairs: number;
-  kvTokens: number;
-  decodeTokens: number;
 }
 
 function make<P>(
