@@ -6,10 +6,10 @@
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfigFile, schedulingFor } from '../config/load.js';
-import type { SchedulingConfig } from '../config/schema.js';
+import { loadConfigFile } from '../config/load.js';
+import { QUEUE_ORDERS, type SchedulingConfig, schedulingSchema } from '../config/schema.js';
 import { getProfile } from '../engine-model/profiles.js';
-import { schedulerOptions } from '../gateway/admission.js';
+import { compilePools, schedulerOptions } from '../pool/plan.js';
 import { ROUTING_PRESETS, routingSpec } from '../router/presets.js';
 import type { RoutingProfileSpec } from '../router/router.js';
 import { readFileSync } from 'node:fs';
@@ -42,12 +42,8 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** Queue orders by name (scheduler/pool-scheduler.ts). */
-const QUEUE_ORDERS = ['fcfs', 'priority', 'vtc', 'sjf', 'edf'] as const;
-// Queue bounds when not given: the gateway config's defaults (config/schema.ts `scheduling`).
-const DEFAULT_MAX_QUEUE = 1024;
-const DEFAULT_MAX_WAIT_MS = 30_000;
-const DEFAULT_BATCH_MAX_WAIT_MS = 300_000;
+/** The gateway config's scheduling defaults (the bounds `--queue` gets when not given). */
+const DEFAULT_SCHEDULING = schedulingSchema.parse({});
 
 const COMMON_OPTIONS = `Fleet (one of):
   --config FILE          a gateway config; its emulated endpoints become simulated replicas
@@ -82,10 +78,10 @@ Scheduling (the gateway's admission queue per pool; docs/scheduling.md):
   --endpoint-concurrency N
                          every replica takes at most N requests at a time (default: no limit);
                          1 models a serial server. More wait in the gateway queue
-  --max-queue N          requests waiting per pool at most (default ${DEFAULT_MAX_QUEUE}); a full queue sheds
+  --max-queue N          requests waiting per pool at most (default ${DEFAULT_SCHEDULING.maxQueueLength}); a full queue sheds
                          a less urgent waiting request (batch first) or refuses the newcomer
-  --max-wait-ms MS       longest wait before a request is dropped (default ${DEFAULT_MAX_WAIT_MS}; batch
-                         requests ${DEFAULT_BATCH_MAX_WAIT_MS})
+  --max-wait-ms MS       longest wait before a request is dropped (default ${DEFAULT_SCHEDULING.maxWaitMs}; batch
+                         requests ${DEFAULT_SCHEDULING.perClass.batch?.maxWaitMs})
   --batch-share F        mark a share F (0..1) of the requests as batch, by a coin seeded with --seed
 
 Autoscaling (docs/autoscaling.md; with --config, pools with a \`scaling\` block are autoscaled as configured):
@@ -512,61 +508,52 @@ function fleet(
   if (config !== undefined) {
     const cfg = loadConfigFile(config);
     const pools: SimPoolSpec[] = [];
-    for (const [name, def] of Object.entries(cfg.pools)) {
-      const endpoints = def.endpoints.flatMap((ep) =>
+    for (const plan of compilePools(cfg)) {
+      const { name } = plan;
+      const endpoints = plan.endpoints.flatMap(({ config: ep, info }) =>
         ep.kind === 'emulated'
           ? [
               {
                 name: ep.name,
                 profile: getProfile(ep.profile),
                 maxConcurrency: concurrency ?? ep.maxConcurrency,
-                ...(ep.maxEngineWaiting !== undefined ||
-                ep.maxKvUsage !== undefined ||
-                ep.maxPrefilling !== undefined
-                  ? {
-                      gate: {
-                        maxEngineWaiting: ep.maxEngineWaiting ?? null,
-                        maxKvUsage: ep.maxKvUsage ?? null,
-                        ...(ep.maxPrefilling !== undefined ? { maxPrefilling: ep.maxPrefilling } : {}),
-                      },
-                    }
-                  : {}),
+                ...(info.gate !== undefined ? { gate: info.gate } : {}),
               },
             ]
           : [],
       );
-      const routing =
-        def.routing === undefined ? {} : { routing: routingSpec(def.routing, cfg.router.profiles) };
+      const def = cfg.pools[name]!;
+      const routing = def.routing === undefined ? {} : { routing: plan.routing };
       // Each pool queues as the gateway would run this config, unless --queue gives every pool one.
-      const scheduling = configQueues ? { scheduling: simScheduling(schedulingFor(cfg, name)) } : {};
-      if (def.scaling !== undefined) {
+      const scheduling = configQueues
+        ? { scheduling: { ...plan.queue.options, ttftDeadlineMs: plan.queue.ttftDeadlineMs, defaultPriority: plan.queue.defaultPriority } }
+        : {};
+      const sc = plan.scaling;
+      if (sc !== null) {
         // An autoscaled pool: its replicas come from the autoscaler (its static endpoints are not simulated).
-        const sc = def.scaling;
-        const catalog = sc.catalog as InstanceType[];
+        const cold = sc.replicaColdStartMs;
         pools.push({
           name,
-          aliases: def.aliases,
+          aliases: plan.aliases,
           endpoints: [],
           ...routing,
           ...scheduling,
           scaling: {
             policy: createPolicy(sc.policy, sc.options),
-            autoscaler: {
-              minReplicas: sc.minReplicas,
-              maxReplicas: sc.maxReplicas,
-              catalog,
-              maxSpotShare: sc.maxSpotShare,
-              maxSpotSharePerType: sc.maxSpotSharePerType,
-              replicaRps: sc.replicaRps,
-              coldStartMs: getProfile(catalog[0]!.profile).coldStartMs,
-              slo: sc.slo,
-            },
+            autoscaler: sc.spec,
             maxConcurrency: concurrency ?? sc.maxConcurrency,
-            initialReplicas: sc.minReplicas,
+            initialReplicas: sc.spec.minReplicas,
+            // Replicas start as the gateway would start them: the emulated default with its cold start.
+            ...(cold === null
+              ? {}
+              : {
+                  profiles: Object.fromEntries(
+                    sc.spec.catalog.map((t) => [t.profile, { ...getProfile(t.profile), coldStartMs: cold }]),
+                  ),
+                }),
           },
         });
-      } else if (endpoints.length > 0)
-        pools.push({ name, aliases: def.aliases, endpoints, ...routing, ...scheduling });
+      } else if (endpoints.length > 0) pools.push({ name, aliases: plan.aliases, endpoints, ...routing, ...scheduling });
     }
     if (pools.length === 0) throw new UsageError(`${config}: no pool has emulated endpoints to simulate`);
     return {
@@ -668,11 +655,6 @@ function scalingLine(s: SimSummary): string {
   );
 }
 
-/** The gateway queue of a config's pool, as the gateway builds it, plus the config's EDF deadline and default class. */
-function simScheduling(c: SchedulingConfig): SimSchedulingOptions {
-  return { ...schedulerOptions(c), ttftDeadlineMs: c.ttftDeadlineMs, defaultPriority: c.defaultPriority };
-}
-
 function queueDetails(o: SimOptions): string[] {
   const line = (q: SimSchedulingOptions): string => {
     const batchWait = q.bounds.perClass?.batch?.maxWaitMs;
@@ -748,25 +730,13 @@ function schedulingOpt(values: Values): Pick<SimOptions, 'scheduling'> {
   }
   if (!(QUEUE_ORDERS as readonly string[]).includes(order))
     throw new UsageError(`unknown --queue ${order} (known: ${QUEUE_ORDERS.join(', ')})`);
-  // A class bound applies besides the pool-wide one (scheduler/admission.ts), so the pool-wide bound
-  // is the longest and each class gets its own, as the gateway builds them from its config.
-  const waitMs = maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
-  const batchWaitMs = Math.max(waitMs, DEFAULT_BATCH_MAX_WAIT_MS);
-  return {
-    scheduling: {
-      order: order as SimSchedulingOptions['order'],
-      bounds: {
-        maxLength: maxLength ?? DEFAULT_MAX_QUEUE,
-        maxWaitMs: batchWaitMs,
-        perClass: {
-          high: { maxWaitMs: waitMs },
-          normal: { maxWaitMs: waitMs },
-          low: { maxWaitMs: waitMs },
-          batch: { maxWaitMs: batchWaitMs },
-        },
-      },
-    },
-  };
+  // The gateway's own defaults for what is not given; EDF deadlines stay the SLO's (no ttftDeadlineMs).
+  const cfg: SchedulingConfig = schedulingSchema.parse({
+    queue: order,
+    ...(maxLength !== undefined ? { maxQueueLength: maxLength } : {}),
+    ...(maxWaitMs !== undefined ? { maxWaitMs } : {}),
+  });
+  return { scheduling: { ...schedulerOptions(cfg), defaultPriority: cfg.defaultPriority } };
 }
 
 function positiveIntOpt(v: string | undefined, name: string): number | undefined {

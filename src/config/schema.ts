@@ -156,7 +156,7 @@ const schedulingKeys = {
   defaultPriority: priorityClassSchema,
 };
 
-const schedulingSchema = z
+export const schedulingSchema = z
   .strictObject({
     queue: schedulingKeys.queue.default('fcfs'),
     maxQueueLength: schedulingKeys.maxQueueLength.default(1024),
@@ -338,7 +338,7 @@ const limitsSchema = z
   })
   .prefault({});
 
-const healthSchema = z
+export const healthSchema = z
   .strictObject({
     /** Consecutive failures that open an endpoint's circuit. */
     failureThreshold: positiveInt.default(3),

@@ -7,12 +7,9 @@
  * replicas exactly as configured endpoints.
  *
  * ```
- *  request path ─► admission: arrival ─┐           every 1 s: sample (in flight, queued, engine waiting, KV)
- *     no usable endpoint ─► wake ──────┤                                        │
- *  relay: first token, completion ─────┴─► MetricsWindow ◄──────────────────────┘
- *                                               │ every policy.intervalMs
- *                                               ▼
- *                        PoolAutoscaler.tick ─► target ─► planner ─► actuator.apply
+ *  the pool's driver (pool/driver.ts, pool/scaling.ts; the simulator runs the same loop):
+ *    arrival, no usable endpoint ─► wake, first token, completion, every 1 s a sample ─► MetricsWindow
+ *    every policy.intervalMs ─► PoolAutoscaler.tick ─► target ─► planner ─► actuator.apply
  *  actuator hooks:  ready  ─► register ─► host rebuilds (the pool's queue is pumped) ─► serving
  *                   drain  ─► unregister ─► rebuild ─► resolves once the dropped engine is idle
  *                   stopped / exited ─► unregister if still registered ─► rebuild
@@ -24,33 +21,16 @@
 import { fileURLToPath } from 'node:url';
 import { ProcessActuator, type ProcessActuatorOptions, type ProcessEndpoint } from '../actuators/process.js';
 import type { KubeEndpoint } from '../actuators/kubernetes.js';
-import {
-  type AutoscalerSpec,
-  PoolAutoscaler,
-  type ScaleEvent,
-  describePlacements,
-} from '../autoscaler/controller.js';
-import { MetricsWindow } from '../autoscaler/metrics-window.js';
+import { type PoolAutoscaler, type ScaleEvent, describePlacements } from '../autoscaler/controller.js';
 import { createPolicy } from '../autoscaler/policies/index.js';
 import type { Actuator, Placement, ReplicaStatus } from '../autoscaler/types.js';
-import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import { type EndpointConfig, type ScalingConfig, endpointSchema } from '../config/schema.js';
-import { getProfile } from '../engine-model/profiles.js';
 import type { Logger } from '../obs/logger.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
-import type { PoolActivator } from './admission.js';
+import { EMULATED_COLD_START_MS, type ScalingPlan, scalingPlan } from '../pool/plan.js';
+import { ScalingLoop } from '../pool/scaling.js';
 import type { PoolRuntime } from './runtime.js';
-
-/** How often the pool's state is sampled into its window, ms (Knative's 1 s scrape, research note §1.1). */
-export const SAMPLE_INTERVAL_MS = 1000;
-
-/**
- * Cold start of the default replica command, an emulated engine, ms. The emulated engine stands in
- * for a GPU engine in demos and development; its profile's cold start (20 s for an 8B model) would
- * make a demo's first request wait that long, so the stand-in starts in 3 s. A real engine's
- * `actuator.command` has whatever cold start it has.
- */
-export const EMULATED_COLD_START_MS = 3000;
 
 /** The `switchyard` CLI next to this module (dist/src/cli/main.js). */
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -76,43 +56,38 @@ interface LiveActuator extends Actuator {
   close(): Promise<void>;
 }
 
-/** The `scaling` block's identity: a reload with an equal one keeps the scaler and its replicas. */
-export function scalingKey(cfg: ScalingConfig): string {
-  return JSON.stringify(cfg);
-}
-
 /** One autoscaled pool's scaler; see the module comment. */
-export class PoolScaler implements PoolActivator {
-  readonly key: string;
-  readonly window = new MetricsWindow();
-  readonly autoscaler: PoolAutoscaler;
+export class PoolScaler {
+  readonly plan: ScalingPlan;
+  /** The loop the pool's driver runs (window, policy, wake rule). */
+  readonly loop: ScalingLoop;
   private readonly log: Logger;
-  private sampleTimer: TimerHandle | null = null;
-  private tickTimer: TimerHandle | null = null;
   private started = false;
   private closing: Promise<void> | null = null;
 
   private constructor(
     readonly pool: string,
-    readonly cfg: ScalingConfig,
+    cfg: ScalingConfig,
     private readonly host: ScalerHost,
     private readonly replicas: ReplicaSet,
     private readonly actuator: LiveActuator,
   ) {
-    this.key = scalingKey(cfg);
+    this.plan = scalingPlan(cfg);
     this.log = replicas.log;
-    const spec: AutoscalerSpec = {
-      minReplicas: cfg.minReplicas,
-      maxReplicas: cfg.maxReplicas,
-      catalog: cfg.catalog,
-      maxSpotShare: cfg.maxSpotShare,
-      maxSpotSharePerType: cfg.maxSpotSharePerType,
-      replicaRps: cfg.replicaRps,
-      coldStartMs: coldStartMs(cfg),
-      slo: cfg.slo,
-    };
     const policy = createPolicy(cfg.policy, cfg.options);
-    this.autoscaler = new PoolAutoscaler(spec, policy, this.window, guarded(actuator, this.log));
+    this.loop = new ScalingLoop(this.plan.spec, policy, guarded(actuator, this.log), host.clock, {
+      onEvent: (ev) => this.report(ev),
+      onError: (err) => this.log.error({ err: err.message }, 'scaling decision failed'),
+    });
+  }
+
+  /** The `scaling` block's identity: a reload with an equal one keeps the scaler and its replicas. */
+  get key(): string {
+    return this.plan.key;
+  }
+
+  get autoscaler(): PoolAutoscaler {
+    return this.loop.autoscaler;
   }
 
   /**
@@ -143,12 +118,12 @@ export class PoolScaler implements PoolActivator {
 
   /** Replica counts by phase, as the actuator reports them. */
   counts(): ReturnType<PoolAutoscaler['counts']> {
-    return this.autoscaler.counts();
+    return this.loop.autoscaler.counts();
   }
 
   /**
-   * Applies the initial target and starts the sample and decision timers. A Kubernetes fleet is
-   * polled first and taken over at its running size, so a gateway restart scales nothing down.
+   * Applies the initial target and starts the loop's timers. A Kubernetes fleet is polled first and
+   * taken over at its running size, so a gateway restart scales nothing down.
    */
   async start(): Promise<void> {
     if (this.started || this.closing !== null) return;
@@ -161,11 +136,7 @@ export class PoolScaler implements PoolActivator {
       running = this.actuator.replicas().filter((r) => r.phase !== 'draining').length;
     }
     if (this.closing !== null) return;
-    const now = this.host.clock.now();
-    this.sample(now);
-    this.report(this.autoscaler.start(now, running));
-    this.sampleTimer = this.host.clock.setTimer(SAMPLE_INTERVAL_MS, () => this.sampleLoop());
-    this.tickTimer = this.host.clock.setTimer(this.autoscaler.policy.intervalMs, () => this.tickLoop());
+    this.loop.start(running);
   }
 
   /** Stops deciding and closes the actuator (process: drains and stops every replica). Idempotent. */
@@ -174,87 +145,15 @@ export class PoolScaler implements PoolActivator {
     return this.closing;
   }
 
-  // ── PoolActivator: the request path and the admission queue ──────────────────────────────
-
-  arrival(nowMs: number): void {
-    this.window.arrival(nowMs);
-  }
-
-  wake(nowMs: number): void {
-    if (this.closing !== null || !this.started) return;
-    this.report(this.autoscaler.wake(nowMs));
-  }
-
-  firstToken(nowMs: number, ttftMs: number): void {
-    this.window.firstToken(nowMs, ttftMs);
-  }
-
-  completed(nowMs: number, tpotMs: number, outputTokens: number): void {
-    this.window.completed(nowMs, tpotMs, outputTokens);
-  }
-
-  // ── internals ───────────────────────────────────────────────────────────────────────────
-
   private async closeNow(): Promise<void> {
     this.replicas.closing = true;
-    if (this.sampleTimer !== null) this.host.clock.clearTimer(this.sampleTimer);
-    if (this.tickTimer !== null) this.host.clock.clearTimer(this.tickTimer);
-    this.sampleTimer = null;
-    this.tickTimer = null;
+    this.loop.stop();
     await this.actuator.close();
   }
 
-  /** The pool's state now: in flight at its endpoints, waiting in its queue, and the engines' own scraped numbers. */
-  private sample(now: number): void {
-    const p = this.host.pool(this.pool);
-    let inFlight = 0;
-    let engineWaiting = 0;
-    let kv = 0;
-    let scraped = 0;
-    for (const e of p?.engines ?? []) {
-      inFlight += e.state.inFlight;
-      const m = e.state.metrics;
-      if (m === null) continue;
-      engineWaiting += m.waiting;
-      kv += m.kvUsage;
-      scraped++;
-    }
-    const queued = p?.admission.waiting ?? 0;
-    this.window.sample(now, {
-      inFlight,
-      queued,
-      engineWaiting,
-      kvUsage: scraped > 0 ? kv / scraped : Number.NaN,
-    });
-  }
-
-  private sampleLoop(): void {
-    this.sampleTimer = null;
-    if (this.closing !== null) return;
-    this.sample(this.host.clock.now());
-    this.sampleTimer = this.host.clock.setTimer(SAMPLE_INTERVAL_MS, () => this.sampleLoop());
-  }
-
-  private tickLoop(): void {
-    this.tickTimer = null;
-    if (this.closing !== null) return;
-    const now = this.host.clock.now();
-    try {
-      this.window.at(now);
-      this.report(this.autoscaler.tick(now));
-      // The activator keeps poking while it holds requests: a policy that asks for zero then
-      // would leave them waiting until they time out.
-      if (this.autoscaler.target === 0 && (this.host.pool(this.pool)?.admission.waiting ?? 0) > 0)
-        this.wake(now);
-    } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'scaling decision failed');
-    }
-    this.tickTimer = this.host.clock.setTimer(this.autoscaler.policy.intervalMs, () => this.tickLoop());
-  }
-
   /** Logs and counts a change of the target (an event that changes nothing is not reported). */
-  private report(ev: ScaleEvent | null): void {
-    if (ev === null || ev.from === ev.to) return;
+  private report(ev: ScaleEvent): void {
+    if (ev.from === ev.to) return;
     const placements = describePlacements(ev.plan.placements);
     this.log.info({ from: ev.from, to: ev.to, reason: ev.reason, placements }, 'scale target changed');
     this.host.metrics.scaleEvents.inc({ model: this.pool, reason: ev.reason });
@@ -391,13 +290,6 @@ function defaultCommand(cfg: ScalingConfig): string[] {
     '--cold-start-ms',
     String(cfg.coldStartMs ?? EMULATED_COLD_START_MS),
   ];
-}
-
-/** The reference type's cold start: the emulated default's, else its profile's. */
-function coldStartMs(cfg: ScalingConfig): number {
-  if (cfg.coldStartMs !== undefined) return cfg.coldStartMs;
-  if (cfg.actuator.kind === 'process' && cfg.actuator.command === undefined) return EMULATED_COLD_START_MS;
-  return getProfile(cfg.catalog[0]!.profile).coldStartMs;
 }
 
 /**

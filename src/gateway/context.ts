@@ -6,7 +6,6 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
-import type { PoolActivator } from './admission.js';
 import type { GatewayRuntime } from './runtime.js';
 import type { Usage } from './sse.js';
 
@@ -45,21 +44,14 @@ export class RequestContext {
     }
   }
 
-  /** Tells an autoscaled pool's scaler of the first token: TTFT counts from arrival at the gateway, activator wait included. */
-  reportFirstToken(scaler: PoolActivator): void {
-    scaler.firstToken(this.firstTokenMs, this.firstTokenMs - this.startMs);
-  }
-
   /**
-   * Tells an autoscaled pool's scaler the request was answered: TPOT is the time from the first
-   * token to now over the tokens after it (NaN when not streamed, or for a single token).
+   * Time per output token after the first, ms: from the first token to now over the tokens after
+   * it (NaN when not streamed, or for a single token).
    */
-  reportCompletion(scaler: PoolActivator): void {
-    const now = this.clock.now();
+  tpotMs(): number {
     const tokens = this.usage?.completionTokens ?? 0;
-    const tpotMs =
-      tokens > 1 && !Number.isNaN(this.firstTokenMs) ? (now - this.firstTokenMs) / (tokens - 1) : Number.NaN;
-    scaler.completed(now, tpotMs, tokens);
+    if (tokens <= 1 || Number.isNaN(this.firstTokenMs)) return Number.NaN;
+    return (this.clock.now() - this.firstTokenMs) / (tokens - 1);
   }
 
   /** Counts a routing decision of `pool` by its reason. */

@@ -13,12 +13,13 @@ import type { CascadeCheck } from '../config/schema.js';
 import type { RoutingRequest } from '../framework/routing.js';
 import { PROMPT_BLOCK_TOKENS, promptBlockHashes, renderPrompt } from '../router/prompt-blocks.js';
 import type { DecisionRecord } from '../router/router.js';
+import type { PoolRequest } from '../pool/driver.js';
 import { failedCheck, wantsJson } from '../tiers/cascade.js';
 import type { CascadePlan, TierAlias, TierPlan } from '../tiers/plan.js';
 import type { PredictorFeatures } from '../scheduler/predictor.js';
 import { PRIORITY_CLASSES, type PriorityClass } from '../scheduler/types.js';
 import { TierSignals } from '../tiers/signals.js';
-import { type AdmissionRequest, DROP_REASON_HEADER, type Slot, dropReasonOf } from './admission.js';
+import { type Attempt, DROP_REASON_HEADER, admit, dropReasonOf, retry } from './admission.js';
 import type { RequestContext } from './context.js';
 import { asSwitchyardError, writeError } from './errors.js';
 import type { PoolRuntime } from './runtime.js';
@@ -271,14 +272,13 @@ async function proxy(
   // Meter streamed usage even when the client did not ask for it; the extra chunk is hidden again.
   const injectUsage = stream && inf.body.stream_options?.include_usage !== true;
   const routing = routingRequest(inf, pool.name, ctx);
-  const req = admissionRequest(inf, routing, pool, ctx);
-  const admission = pool.admission;
-  const scaler = pool.scaler;
+  const req = poolRequest(inf, routing, pool, ctx);
+  const driver = pool.driver;
   let lastError: SwitchyardError | null = null;
-  for (let attempt = 0; attempt < ctx.runtime.config.router.maxAttempts; attempt++) {
-    let slot: Slot | null;
+  let attempt: Attempt | null = null;
+  for (let n = 0; n < ctx.runtime.config.router.maxAttempts; n++) {
     try {
-      slot = attempt === 0 ? await admission.admit(req, queue) : admission.retry(req);
+      attempt = attempt === null ? await admit(driver, req, queue, ctx.abort.signal) : retry(driver, attempt.admission);
     } catch (err) {
       // After a failed attempt, "no candidate left" means the upstream error is the real answer.
       if (lastError !== null) throw lastError;
@@ -286,44 +286,29 @@ async function proxy(
       if (reason !== undefined) res.setHeader(DROP_REASON_HEADER, reason);
       throw err;
     }
-    if (slot === null) {
+    if (attempt === null) {
       clientGone(ctx); // left while waiting in the queue
       return;
     }
-    const { engine, router } = slot;
-    ctx.onRouted(pool.name, slot.reason);
+    const { engine } = attempt;
+    ctx.onRouted(pool.name, attempt.reason);
     if (req.record !== undefined)
       ctx.log.debug({ requestId: ctx.id, pool: pool.name, decision: req.record }, 'routed');
-    if (attempt > 0) ctx.onRetry();
-    ctx.onFirstToken =
-      scaler === null
-        ? () => {
-            router.firstToken(ctx.id);
-            admission.firstToken();
-          }
-        : () => {
-            router.firstToken(ctx.id);
-            admission.firstToken();
-            ctx.reportFirstToken(scaler);
-          };
+    if (n > 0) ctx.onRetry();
+    const current = attempt;
+    ctx.onFirstToken = () => current.firstToken();
     let outcome: SwitchyardError | null | undefined;
     try {
       outcome = await attemptUpstream(inf, engine, injectUsage, stream, res, ctx, hold);
     } finally {
-      router.finished(ctx.id, {
+      attempt.end({
         ok: outcome === null,
         cachedTokens: ctx.usage?.cachedTokens ?? null,
         outputTokens: ctx.usage?.completionTokens ?? null,
+        tpotMs: ctx.tpotMs(),
       });
-      slot.release();
     }
-    if (outcome === null) {
-      if (ctx.usage !== null) {
-        admission.served(req, ctx.usage.completionTokens);
-        if (scaler !== null) ctx.reportCompletion(scaler);
-      }
-      return;
-    }
+    if (outcome === null) return;
     lastError = outcome;
     routing.excluded ??= new Set();
     routing.excluded.add(engine.name);
@@ -332,18 +317,18 @@ async function proxy(
 }
 
 /** What the pool's queue and router need to know about the request. */
-function admissionRequest(
+function poolRequest(
   inf: Inference,
-  routing: RoutingRequest,
+  routing: RoutingRequest & { excluded: Set<string> | null },
   pool: PoolRuntime,
   ctx: RequestContext,
-): AdmissionRequest {
+): PoolRequest {
   const tenant = inf.tenant ?? DEFAULT_TENANT;
   let features: PredictorFeatures | undefined;
   return {
     routing,
-    record: ctx.log.isLevelEnabled('debug') ? ({} as DecisionRecord) : undefined,
-    priority: inf.priority ?? pool.admission.defaultPriority,
+    ...(ctx.log.isLevelEnabled('debug') ? { record: {} as DecisionRecord } : {}),
+    priority: inf.priority ?? pool.driver.defaultPriority,
     tenant,
     // Built only when the pool's order predicts output lengths (sjf), once per request.
     features: () => {
@@ -357,7 +342,6 @@ function admissionRequest(
       };
       return features;
     },
-    signal: ctx.abort.signal,
   };
 }
 

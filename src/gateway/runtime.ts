@@ -1,40 +1,46 @@
 /**
  * @module gateway/runtime
- * A versioned runtime built from one frozen config: pools, their endpoints (http engines with
- * data-layer state) and compiled routers. A reload builds a new runtime and swaps it in atomically;
- * requests in flight keep the runtime they started with. Endpoints whose config did not change are
- * carried over with their state (in-flight counts, breaker, health), so a reload loses nothing.
- * So is each pool's admission queue while the pool's scheduling config is unchanged; a changed one
- * hands its waiting requests to the new queue, and a removed pool's waiting requests get 503.
+ * A versioned runtime built from one frozen config: pools and their endpoints (http engines with
+ * data-layer state). A reload builds a new runtime and swaps it in atomically; requests in flight
+ * keep the runtime they started with. Endpoints whose config did not change are carried over with
+ * their state (in-flight counts, breaker, health), and so is each pool's {@link PoolDriver}: its
+ * routing knowledge (load ledger, prefix index, and plugin state while the profile is unchanged),
+ * its queue while the pool's scheduling config is unchanged (a changed one takes the waiting
+ * requests over), and its autoscaling loop. A removed pool's waiting requests get 503.
  * An autoscaled pool's replicas arrive here as ordinary `http` endpoints: the gateway rebuilds the
  * runtime from its effective config (the file's endpoints plus the registered replicas) whenever
- * they change, through this same path.
+ * they change, through this same path, so a replica change keeps what the pool has learnt.
  */
 import type { Clock } from '../core/clock.js';
 import { type Rng, SeededRng } from '../core/rng.js';
-import { getProfile } from '../engine-model/profiles.js';
 import { HttpEngine } from '../adapters/engines/http-engine.js';
-import { schedulingFor } from '../config/load.js';
 import type { EndpointConfig, SwitchyardConfig } from '../config/schema.js';
 import { EndpointState } from '../datalayer/endpoint-state.js';
 import type { EmulatorFleet } from '../emulator/fleet.js';
-import type { EndpointInfo } from '../framework/endpoint.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
-import { routingSpec } from '../router/presets.js';
-import { Router } from '../router/router.js';
+import { type DriverEndpoint, PoolDriver } from '../pool/driver.js';
+import { type PoolPlan, compilePools } from '../pool/plan.js';
+import type { Router } from '../router/router.js';
 import { type TierAlias, compileTiers } from '../tiers/plan.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
-import { type PoolActivator, PoolAdmission } from './admission.js';
+import { type GatewayDriver, driverHost } from './admission.js';
+import type { PoolScaler } from './autoscaling.js';
 
-/** One pool: the endpoints serving a client model name, its router and its admission queue. */
+/**
+ * One pool in one config version: the endpoints serving a client model name, and its driver (the
+ * router's knowledge, the queue, the autoscaling loop), which outlives the version.
+ */
 export interface PoolRuntime {
   readonly name: string;
   readonly aliases: readonly string[];
   readonly engines: readonly HttpEngine[];
+  readonly driver: GatewayDriver;
+  /** The pool's autoscaler; null for fixed endpoints. */
+  readonly scaler: PoolScaler | null;
+  /** What this version sets on the driver when it activates. */
+  readonly plan: PoolPlan;
   readonly router: Router;
-  readonly admission: PoolAdmission;
-  /** The pool's autoscaler (its activator and metrics window); null for fixed endpoints. */
-  readonly scaler: PoolActivator | null;
+  readonly endpoints: readonly DriverEndpoint<HttpEngine>[];
 }
 
 /** Everything request handling needs from one config version. */
@@ -65,27 +71,24 @@ export class GatewayRuntime {
   }
 
   /**
-   * Makes this version the one that serves: kept queues route over this version's endpoints, a
-   * replaced queue hands its waiting requests over, a removed pool's queue answers them 503.
+   * Makes this version the one that serves: each pool's driver routes over this version's
+   * endpoints with this version's profile and queue (an unchanged profile keeps its plugins, the
+   * ledger is kept either way), and a removed pool's driver answers its waiting requests 503.
    */
   activate(prev: GatewayRuntime | null): void {
-    const kept = new Set<PoolAdmission>();
     for (const p of this.pools) {
-      const old = prev?.pools.find((q) => q.name === p.name)?.admission;
-      if (old === p.admission) {
-        p.admission.retarget(p);
-        kept.add(old);
-      } else if (old !== undefined) {
-        old.handOver(p.admission);
-        kept.add(old);
-      }
+      p.driver.useRouter(p.router, p.plan.routing);
+      p.driver.setScaling(p.scaler?.loop ?? null);
+      p.driver.setQueue(p.plan.queue);
+      p.driver.setEndpoints(p.endpoints);
     }
-    for (const q of prev?.pools ?? []) if (!kept.has(q.admission)) q.admission.close();
+    const kept = new Set(this.pools.map((p) => p.driver));
+    for (const q of prev?.pools ?? []) if (!kept.has(q.driver)) q.driver.close();
   }
 
   /** Capacity may have freed outside the request path (health, scrapes): start who fits. */
   pumpQueues(): void {
-    for (const p of this.pools) p.admission.pump();
+    for (const p of this.pools) p.driver.pump();
   }
 
   /**
@@ -105,8 +108,9 @@ export class GatewayRuntime {
 }
 
 /**
- * Builds the runtime for `cfg`, reusing unchanged engines of `prev`. Emulated endpoints are started
- * through `fleet`. Throws (and starts nothing that stays) when a plugin type is unknown.
+ * Builds the runtime for `cfg`, reusing unchanged engines and every pool's driver of `prev`.
+ * Emulated endpoints are started through `fleet`. Throws (and starts nothing that stays) when a
+ * plugin type is unknown.
  */
 export async function buildRuntime(
   cfg: Readonly<SwitchyardConfig>,
@@ -116,83 +120,58 @@ export async function buildRuntime(
     fleet: EmulatorFleet;
     metrics: GatewayMetrics;
     /** Pool name → its autoscaler, for pools with a `scaling` block. */
-    scalers?: ReadonlyMap<string, PoolActivator>;
+    scalers?: ReadonlyMap<string, PoolScaler>;
   },
 ): Promise<GatewayRuntime> {
   const registry = builtinRoutingRegistry();
-  const rng = new SeededRng(cfg.router.seed);
+  const rng = prev?.rng ?? new SeededRng(cfg.router.seed);
   const reusable = new Map<string, HttpEngine>();
   for (const e of prev?.engines() ?? []) reusable.set(engineKey(e.state.pool, e.options), e);
-
+  const plans = compilePools(cfg);
+  const drivers = new Map<string, GatewayDriver>();
+  for (const plan of plans) {
+    const name = plan.name;
+    const driver =
+      prev?.pools.find((p) => p.name === name)?.driver ??
+      new PoolDriver<HttpEngine>(name, deps.clock, rng, registry, driverHost(name, deps.metrics));
+    drivers.set(name, driver);
+  }
   // Compile every pool's router before any engine starts, so an unknown policy or plugin starts nothing.
-  const routers = new Map(
-    Object.entries(cfg.pools).map(([name, def]) => [
-      name,
-      new Router(
-        routingSpec(def.routing ?? cfg.router.profile, cfg.router.profiles),
-        registry,
-        def.endpoints.map(endpointInfo),
-        rng,
-      ),
-    ]),
-  );
+  const routers = new Map(plans.map((p) => [p.name, drivers.get(p.name)!.prepareRouting(p.routing)]));
   const pools: PoolRuntime[] = [];
-  for (const [name, def] of Object.entries(cfg.pools)) {
+  for (const plan of plans) {
+    const { name } = plan;
     const engines: HttpEngine[] = [];
-    for (const ep of def.endpoints) {
+    const endpoints: DriverEndpoint<HttpEngine>[] = [];
+    for (const { config: ep, info } of plan.endpoints) {
       const options = await engineOptions(name, ep, deps.fleet);
-      const existing = reusable.get(engineKey(name, options));
-      const info = endpointInfo(ep);
+      const key = engineKey(name, options);
+      const existing = reusable.get(key);
       if (existing) {
         existing.state.maxConcurrency = ep.maxConcurrency;
         existing.state.info = info;
       }
-      engines.push(
+      const engine =
         existing ??
-          new HttpEngine(
-            options,
-            new EndpointState(
-              ep.name,
-              name,
-              ep.maxConcurrency,
-              deps.clock,
-              { failureThreshold: cfg.health.failureThreshold, openMs: cfg.health.openMs },
-              info,
-            ),
-          ),
-      );
+        new HttpEngine(
+          options,
+          new EndpointState(ep.name, name, ep.maxConcurrency, deps.clock, plan.breaker, info),
+        );
+      engines.push(engine);
+      endpoints.push({ id: key, state: engine.state, ref: engine });
     }
-    const router = routers.get(name)!;
-    const scheduling = schedulingFor(cfg, name);
-    const key = JSON.stringify(scheduling);
-    const prevAdmission = prev?.byModel.get(name)?.admission;
-    const scaler = deps.scalers?.get(name) ?? null;
-    // A queue is only built here; it starts routing over these engines when the version activates.
-    const admission =
-      prevAdmission?.name === name && prevAdmission.configKey === key
-        ? prevAdmission
-        : new PoolAdmission({ name, engines, router, scaler }, key, scheduling, deps.clock, deps.metrics);
-    pools.push({ name, aliases: def.aliases, engines, router, admission, scaler });
+    pools.push({
+      name,
+      aliases: plan.aliases,
+      engines,
+      driver: drivers.get(name)!,
+      scaler: deps.scalers?.get(name) ?? null,
+      plan,
+      router: routers.get(name)!,
+      endpoints,
+    });
   }
   return new GatewayRuntime((prev?.version ?? 0) + 1, cfg, pools, rng);
-}
-
-function endpointInfo(ep: EndpointConfig): EndpointInfo {
-  const info: EndpointInfo = {
-    profile: ep.profile === undefined ? null : getProfile(ep.profile),
-    weight: ep.weight,
-    labels: ep.labels,
-  };
-  if (ep.maxEngineWaiting === undefined && ep.maxKvUsage === undefined && ep.maxPrefilling === undefined)
-    return info;
-  return {
-    ...info,
-    gate: {
-      maxEngineWaiting: ep.maxEngineWaiting ?? null,
-      maxKvUsage: ep.maxKvUsage ?? null,
-      ...(ep.maxPrefilling !== undefined ? { maxPrefilling: ep.maxPrefilling } : {}),
-    },
-  };
 }
 
 async function engineOptions(

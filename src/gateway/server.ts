@@ -21,7 +21,8 @@ import type { SwitchyardConfig } from '../config/schema.js';
 import { EmulatorFleet } from '../emulator/fleet.js';
 import { type Logger, createLogger } from '../obs/logger.js';
 import { GatewayMetrics } from '../obs/metrics.js';
-import { PoolScaler, type ScalerHost, scalingKey } from './autoscaling.js';
+import { scalingPlan } from '../pool/plan.js';
+import { PoolScaler, type ScalerHost } from './autoscaling.js';
 import { Collector } from './collector.js';
 import { RequestContext } from './context.js';
 import { writeError } from './errors.js';
@@ -189,7 +190,7 @@ export class Gateway {
       for (const [name, def] of Object.entries(config.pools)) {
         if (def.scaling === undefined) continue;
         const kept = this.scalers.get(name);
-        if (kept !== undefined && kept.key === scalingKey(def.scaling)) {
+        if (kept !== undefined && kept.key === scalingPlan(def.scaling).key) {
           scalers.set(name, kept);
           continue;
         }
@@ -455,7 +456,7 @@ export class Gateway {
     }
     m.queueLength.reset();
     for (const p of this.runtime.pools) {
-      for (const [c, n] of Object.entries(p.admission.waitingByClass()))
+      for (const [c, n] of Object.entries(p.driver.waitingByClass()))
         m.queueLength.set({ model: p.name, class: c }, n);
     }
     m.poolReplicas.reset();

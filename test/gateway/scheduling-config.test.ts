@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { METRICS_MAPPINGS } from '../../src/adapters/engines/metrics-mapping.js';
 import { METRIC_ENGINES, parseConfigText, schedulingFor } from '../../src/config/load.js';
 import type { EndpointMetrics } from '../../src/framework/endpoint.js';
-import { schedulerOptions } from '../../src/gateway/admission.js';
+import { schedulerOptions } from '../../src/pool/plan.js';
 import { builtinRoutingRegistry } from '../../src/plugins/routing/register.js';
 import { context, request, view } from '../helpers/routing.js';
 

@@ -1,0 +1,578 @@
+/**
+ * @module pool/driver
+ * Everything that happens to a request inside one pool, and to the pool's routing state, written
+ * once for both hosts: the live gateway calls these methods from its HTTP code (a thin async
+ * adapter, gateway/admission.ts), the simulator from its event loop on a virtual clock.
+ *
+ * ```
+ * arrive ─► scaled pool with no usable endpoint? wake the autoscaler (the activator)
+ *    │
+ *    ├─ no queue (simulator without scheduling, or a tier pool with a pool after it) ─► start now or fail
+ *    └─ PoolScheduler.arrive ─► tryStart: route, reserve the endpoint's slot ─► started
+ *                                   └─ every endpoint at its gate ─► queued ─► (pump) tryStart …
+ *                                   └─ queue full / shed / wait or deadline passed ─► dropped
+ * started ─► host sends ─► firstToken ─► finished (ok, or failed: the host may retry elsewhere)
+ * ```
+ *
+ * The driver owns the pool's {@link Router} over a {@link PoolLedger} that outlives config
+ * versions and replica changes, its {@link PoolScheduler}, the output-length predictor and, for an
+ * autoscaled pool, its {@link ScalingLoop}. It reads time only from its {@link Clock} and sets one
+ * timer of its own (the queue's next expiry). Every admission ends exactly once: started (then the
+ * host reports its end), dropped, failed, or cancelled.
+ */
+import type { PoolSample } from '../autoscaler/metrics-window.js';
+import { assert } from '../core/assert.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { type ErrorCode, SwitchyardError } from '../core/errors.js';
+import type { Rng } from '../core/rng.js';
+import type { EndpointState } from '../datalayer/endpoint-state.js';
+import type { EndpointView } from '../framework/endpoint.js';
+import type { RoutingOutcome, RoutingRequest } from '../framework/routing.js';
+import type { RoutingRegistry } from '../plugins/routing/register.js';
+import { PoolLedger } from '../router/ledger.js';
+import { type DecisionRecord, Router, type RoutingProfileSpec } from '../router/router.js';
+import { PoolScheduler, type SchedulerOptions, batchFits } from '../scheduler/pool-scheduler.js';
+import { OutputLengthPredictor, type PredictorFeatures } from '../scheduler/predictor.js';
+import type { DropReason, PriorityClass, QueueItem } from '../scheduler/types.js';
+import type { ScalingLoop } from './scaling.js';
+
+/** One endpoint of the pool, as the host knows it: a stable id, its data-layer state, the host's handle. */
+export interface DriverEndpoint<E> {
+  readonly id: string;
+  readonly state: EndpointState;
+  readonly ref: E;
+}
+
+/** A pool's queue as compiled from its config (pool/plan.ts). */
+export interface QueuePlan {
+  readonly options: SchedulerOptions;
+  /** TTFT deadline given to every queued request, ms (the `edf` order reads it). */
+  readonly ttftDeadlineMs: number;
+  readonly defaultPriority: PriorityClass;
+  /** The plan's identity: an equal key keeps the queue across reloads. */
+  readonly key: string;
+}
+
+/** A request as the pool sees it. */
+export interface PoolRequest {
+  /** The routing signals; `excluded` grows as attempts fail. */
+  readonly routing: RoutingRequest & { excluded: Set<string> | null };
+  readonly priority: PriorityClass;
+  readonly tenant: string;
+  /** Predictor features (read only when the order is `sjf` and no oracle size is given). */
+  readonly features: () => PredictorFeatures;
+  /** A known output length (the simulator's labelled oracle) instead of a prediction. */
+  readonly oracleOutputTokens?: number;
+  /** An absolute TTFT deadline instead of arrival + the queue plan's. */
+  readonly deadlineMs?: number;
+  /** Filled with the routing decision's explanation when given. */
+  readonly record?: DecisionRecord;
+}
+
+/** Why the router picked an endpoint: reason, candidates after filters, predicted cached tokens. */
+export interface RouteNote {
+  readonly reason: string;
+  readonly candidates: number;
+  readonly cached: number;
+}
+
+/** How a started request left its endpoint. */
+export interface RequestOutcome extends RoutingOutcome {
+  /** Time per output token after the first, ms (NaN: unknown or not streamed). */
+  readonly tpotMs: number;
+}
+
+/** One request's passage through the pool; see the module comment. */
+export class Admission<E> {
+  state: 'new' | 'waiting' | 'running' | 'ended' | 'dropped' | 'failed' | 'cancelled' = 'new';
+  endpoint: DriverEndpoint<E> | null = null;
+  route: RouteNote = NO_ROUTE;
+  /** Set when it left without running: the 429/503 the host answers. */
+  error: SwitchyardError | null = null;
+  dropReason: DropReason | null = null;
+  /** It met the pool with no usable endpoint (an autoscaled pool at zero or still starting). */
+  cold = false;
+  /** Set by a host that waits for a queued admission to settle. */
+  wake: (() => void) | null = null;
+  item: QueueItem | null = null;
+  private firstToken = false;
+
+  constructor(
+    readonly id: string,
+    readonly req: PoolRequest,
+    readonly arrivalMs: number,
+  ) {}
+
+  /** Called by the driver; true the first time only. */
+  takeFirstToken(): boolean {
+    if (this.firstToken) return false;
+    this.firstToken = true;
+    return true;
+  }
+
+  /** A retry starts a new attempt: its first token counts again. */
+  resetAttempt(): void {
+    this.firstToken = false;
+  }
+}
+
+const NO_ROUTE: RouteNote = { reason: 'none', candidates: 0, cached: 0 };
+
+/** What the driver tells its host. */
+export interface DriverHost<E> {
+  /**
+   * An admission settled: started (the host sends it), dropped or failed (the host answers its
+   * error). Called for every admission, also from inside {@link PoolDriver.arrive}.
+   */
+  settled(a: Admission<E>): void;
+  /** Refresh endpoint metrics before a decision (the simulator's scrape-at-decision mode). */
+  refresh?(): void;
+  /** An endpoint's last request ended (a draining replica may stop). */
+  idle?(e: DriverEndpoint<E>): void;
+  /** Counts a queue drop (the gateway's metric). */
+  onDrop?(reason: DropReason): void;
+  /** A queued admission started after waiting `waitMs`. */
+  onStart?(a: Admission<E>, waitMs: number): void;
+}
+
+/** Queue item ids, unique across pools and drivers (a client may repeat x-request-id). */
+let queueSeq = 0;
+
+/** One pool's request lifecycle and routing state; see the module comment. */
+export class PoolDriver<E> {
+  readonly ledger = new PoolLedger();
+  private router: Router | null = null;
+  private routingKey = '';
+  private endpoints: DriverEndpoint<E>[] = [];
+  private bySlot: (DriverEndpoint<E> | undefined)[] = [];
+  private slots: number[] = [];
+  private scheduler: PoolScheduler | null = null;
+  private queue: QueuePlan | null = null;
+  private predictor: OutputLengthPredictor | null = null;
+  private readonly waiters = new Map<string, Admission<E>>();
+  private scaling: ScalingLoop | null = null;
+  private prefillGated = false;
+  private timer: TimerHandle | null = null;
+  private timerAtMs = Number.POSITIVE_INFINITY;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly clock: Clock,
+    private readonly rng: Rng,
+    private readonly registry: RoutingRegistry,
+    private readonly host: DriverHost<E>,
+  ) {}
+
+  // ── configuration: what a config version or a replica change sets ──────────────────────────
+
+  /** Compiles `spec` into a router over this pool's ledger, unless it is the one in use (its plugins keep their state). */
+  prepareRouting(spec: RoutingProfileSpec): Router {
+    const key = JSON.stringify(spec);
+    if (this.router !== null && key === this.routingKey) return this.router;
+    return new Router(spec, this.registry, [], this.rng, this.ledger);
+  }
+
+  /** Routes with `router` from now on (one {@link prepareRouting} made). */
+  useRouter(router: Router, spec: RoutingProfileSpec): void {
+    this.router = router;
+    this.routingKey = JSON.stringify(spec);
+  }
+
+  /** The pool's endpoints are now `endpoints`: known ids keep their routing state. Capacity may have freed. */
+  setEndpoints(endpoints: readonly DriverEndpoint<E>[]): void {
+    this.endpoints = [...endpoints];
+    this.slots = this.ledger.setEndpoints(endpoints.map((e) => ({ id: e.id, info: e.state.info })));
+    this.bySlot = [];
+    for (let i = 0; i < endpoints.length; i++) this.bySlot[this.slots[i]!] = endpoints[i];
+    this.prefillGated = endpoints.some((e) => (e.state.info.gate?.maxPrefilling ?? null) !== null);
+    this.pump();
+  }
+
+  /**
+   * The pool's queue (null: none, requests start at once or fail). A different plan replaces the
+   * queue: waiting requests move to the new one in arrival order, keeping their arrival times.
+   */
+  setQueue(plan: QueuePlan | null): void {
+    if (plan?.key === this.queue?.key && (plan === null) === (this.queue === null)) return;
+    const moving = [...this.waiters.values()];
+    for (const a of moving) this.scheduler!.cancel(a.item!.id);
+    this.stopTimer();
+    this.queue = plan;
+    this.scheduler =
+      plan === null
+        ? null
+        : new PoolScheduler(plan.options, {
+            tryStart: (item) => this.tryStart(item),
+            load: () => this.load(),
+            drop: (item, reason, retryAfterS) => this.dropped(item, reason, retryAfterS),
+          });
+    const sjf = plan?.options.order === 'sjf';
+    if (!sjf) this.predictor = null;
+    else this.predictor ??= new OutputLengthPredictor();
+    const now = this.clock.now();
+    for (const a of moving) {
+      if (this.scheduler === null) this.fail(a, poolRemoved(this.name));
+      else this.scheduler.arrive(a.item!, now); // started, queued or dropped there
+    }
+    this.rearm(now);
+  }
+
+  /** Attaches (or with null detaches) the pool's autoscaling loop. */
+  setScaling(loop: ScalingLoop | null): void {
+    if (loop === this.scaling) return;
+    this.scaling = loop;
+    loop?.bind({
+      sample: () => this.sample(),
+      waiting: () => this.waiters.size,
+    });
+  }
+
+  /** The pool is gone: every waiting request fails with 503. */
+  close(): void {
+    this.closed = true;
+    this.stopTimer();
+    for (const a of [...this.waiters.values()]) {
+      this.scheduler?.cancel(a.item!.id);
+      this.fail(a, poolRemoved(this.name));
+    }
+  }
+
+  // ── reading ────────────────────────────────────────────────────────────────────────────────
+
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  get defaultPriority(): PriorityClass {
+    return this.queue?.defaultPriority ?? 'normal';
+  }
+
+  get order(): string | null {
+    return this.queue?.options.order ?? null;
+  }
+
+  get scalingLoop(): ScalingLoop | null {
+    return this.scaling;
+  }
+
+  /** The router in use (its ledger is {@link ledger}). */
+  get routing(): Router {
+    assert(this.router !== null, `pool ${this.name} has no router yet`);
+    return this.router;
+  }
+
+  /** Waiting requests by class (the queue-length gauge). */
+  waitingByClass(): Record<PriorityClass, number> {
+    const out: Record<PriorityClass, number> = { high: 0, normal: 0, low: 0, batch: 0 };
+    for (const a of this.waiters.values()) out[a.req.priority]++;
+    return out;
+  }
+
+  /** Whether any endpoint is healthy with its circuit not open (capacity aside). */
+  usable(): boolean {
+    return this.endpoints.some((e) => usableState(e.state));
+  }
+
+  /** The pool's state for the autoscaler's window: in flight, waiting, and the healthy engines' scraped numbers. */
+  sample(): PoolSample {
+    this.host.refresh?.();
+    let inFlight = 0;
+    let engineWaiting = 0;
+    let kv = 0;
+    let scraped = 0;
+    for (const e of this.endpoints) {
+      inFlight += e.state.inFlight;
+      const m = e.state.metrics;
+      if (m === null || !e.state.healthy) continue;
+      engineWaiting += m.waiting;
+      kv += m.kvUsage;
+      scraped++;
+    }
+    return {
+      inFlight,
+      queued: this.waiters.size,
+      engineWaiting,
+      kvUsage: scraped > 0 ? kv / scraped : Number.NaN,
+    };
+  }
+
+  // ── the request lifecycle ─────────────────────────────────────────────────────────────────
+
+  /**
+   * A request arrives. With `queue` it waits its turn in the pool's queue (state `waiting` until
+   * {@link DriverHost.settled}); without, or without a queue, it starts now or leaves at once
+   * (state `failed`, with the error: overloaded or nothing usable).
+   */
+  arrive(req: PoolRequest, queue = true): Admission<E> {
+    const now = this.clock.now();
+    const a = new Admission<E>(String(++queueSeq), req, now);
+    if (this.closed) return this.fail(a, poolRemoved(this.name));
+    this.scaling?.arrival(now);
+    this.host.refresh?.();
+    if (!this.usable()) {
+      a.cold = this.scaling !== null;
+      if (this.scaling === null) return this.fail(a, noUsableEndpoint(this.name));
+      this.scaling.wake(now);
+      // A tier pool with a pool after it does not wait for a cold start: the next pool serves it.
+      if (!queue) return this.fail(a, noUsableEndpoint(this.name));
+    }
+    if (!queue || this.scheduler === null) return this.startNow(a, queue);
+    const item: QueueItem = {
+      id: a.id,
+      arrivalMs: now,
+      tenant: req.tenant,
+      priority: req.priority,
+      promptTokens: req.routing.promptTokensEstimate,
+      predictedOutputTokens: this.predicted(req),
+      deadlineMs: req.deadlineMs ?? now + this.queue!.ttftDeadlineMs,
+    };
+    a.item = item;
+    a.state = 'waiting';
+    this.waiters.set(a.id, a);
+    if (this.scheduler.arrive(item, now) === 'queued') this.rearm(now);
+    return a;
+  }
+
+  /** A retry after an upstream failure: routed at once, never queued. Throws when nothing can take it. */
+  retry(a: Admission<E>): void {
+    a.resetAttempt();
+    this.reserve(a, false);
+  }
+
+  /** The client went away while its request waited: out of the queue, counted once. */
+  cancel(a: Admission<E>): void {
+    if (a.state !== 'waiting') return;
+    this.scheduler!.cancel(a.id);
+    this.host.onDrop?.('cancelled');
+    this.settle(a, 'cancelled');
+    this.rearm(this.clock.now());
+    this.wakeHost(a);
+  }
+
+  /** The started request's first token: its prefill no longer holds a `maxPrefilling` gate. */
+  firstToken(a: Admission<E>): void {
+    if (!a.takeFirstToken()) return;
+    const now = this.clock.now();
+    this.router?.firstToken(a.req.routing.id);
+    this.scaling?.window.firstToken(now, now - a.arrivalMs);
+    if (this.prefillGated && this.waiters.size > 0) this.pump();
+  }
+
+  /**
+   * The request's attempt left its endpoint. On success its tenant's fairness counter (VTC) is
+   * charged its output tokens (its prompt was charged at its start), the length predictor learns,
+   * and the autoscaler's window counts the completion. Capacity freed: the queue starts who fits.
+   */
+  finished(a: Admission<E>, outcome: RequestOutcome, pump = true): void {
+    const e = a.endpoint;
+    assert(e !== null && a.state === 'running', `request ${a.id} finished without running`);
+    a.state = 'ended';
+    this.router?.finished(a.req.routing.id, outcome);
+    e.state.inFlight--;
+    const now = this.clock.now();
+    if (outcome.ok && outcome.outputTokens !== null) {
+      this.scheduler?.onServed(a.req.tenant, 0, outcome.outputTokens);
+      if (a.req.oracleOutputTokens === undefined)
+        this.predictor?.learn(a.req.features(), outcome.outputTokens);
+      this.scaling?.window.completed(now, outcome.tpotMs, outcome.outputTokens);
+    }
+    if (e.state.inFlight === 0) this.host.idle?.(e);
+    if (pump) this.pump();
+  }
+
+  /** Capacity may have freed (an endpoint recovered, a scrape lowered its load): start who fits. */
+  pump(): void {
+    if (this.scheduler !== null && this.waiters.size > 0) this.scheduler.pump(this.clock.now());
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────────────────────────
+
+  private predicted(req: PoolRequest): number {
+    if (req.oracleOutputTokens !== undefined) return Math.max(1, req.oracleOutputTokens);
+    return this.predictor === null ? 0 : this.predictor.predict(req.features());
+  }
+
+  /** The fast path of a request that must not queue: start now or fail. */
+  private startNow(a: Admission<E>, queue: boolean): Admission<E> {
+    if (!queue && this.waiters.size > 0) return this.fail(a, saturated(this.name, 'requests are waiting for it'));
+    const q = this.queue;
+    if (!queue && a.req.priority === 'batch' && q !== null) {
+      // The scheduler's batch rule, for a request it never sees.
+      const o = q.options;
+      if (!batchFits(this.load(), o.batchHeadroom ?? 0.25, o.batchOnlyWithoutPrefill ?? true))
+        return this.fail(a, saturated(this.name, 'it has no idle capacity for batch work'));
+    }
+    try {
+      this.reserve(a, true);
+    } catch (err) {
+      if (!(err instanceof SwitchyardError)) throw err;
+      return this.fail(a, err);
+    }
+    this.host.onStart?.(a, 0);
+    this.wakeHost(a);
+    return a;
+  }
+
+  private tryStart(item: QueueItem): boolean {
+    const a = this.waiters.get(item.id);
+    assert(a !== undefined, `the scheduler started ${item.id}, which is not waiting`);
+    // The activator holds the request until a replica of the autoscaled pool is usable.
+    if (this.scaling !== null && !this.usable()) return false;
+    try {
+      this.reserve(a, true);
+    } catch (err) {
+      if (!(err instanceof SwitchyardError)) throw err;
+      if (err.code === 'SWY_ERR_OVERLOADED') return false;
+      // Nothing healthy left: the request leaves the queue with that error.
+      this.fail(a, err);
+      return true;
+    }
+    this.waiters.delete(a.id);
+    if (this.waiters.size === 0) this.stopTimer();
+    this.host.onStart?.(a, this.clock.now() - a.arrivalMs);
+    this.wakeHost(a);
+    return true;
+  }
+
+  /**
+   * Routes the request and takes the chosen endpoint's slot at once; throws the router's error. A
+   * start (not a retry) charges the tenant's prompt to the fairness counters now, so the next pick
+   * of the same pump sees it.
+   */
+  private reserve(a: Admission<E>, start: boolean): void {
+    const router = this.routing;
+    this.host.refresh?.();
+    const eps = this.endpoints;
+    const views = new Array<EndpointView>(eps.length);
+    for (let i = 0; i < eps.length; i++) views[i] = eps[i]!.state.view(this.slots[i]!);
+    const chosen = router.route(a.req.routing, views, a.req.record);
+    const e = this.bySlot[chosen.index]!;
+    e.state.inFlight++;
+    if (start) this.scheduler?.onServed(a.req.tenant, a.req.routing.promptTokensEstimate, 0);
+    a.endpoint = e;
+    a.route = { reason: router.lastReason, candidates: router.lastCandidates, cached: router.lastCachedTokens };
+    a.state = 'running';
+  }
+
+  private load(): { inFlight: number; limit: number; prefilling: number } {
+    let inFlight = 0;
+    let limit = 0;
+    for (const e of this.endpoints) {
+      inFlight += e.state.inFlight;
+      if (usableState(e.state)) limit += e.state.maxConcurrency;
+    }
+    return { inFlight, limit, prefilling: this.ledger.prefilling };
+  }
+
+  private dropped(item: QueueItem, reason: DropReason, retryAfterS: number): void {
+    const a = this.waiters.get(item.id);
+    assert(a !== undefined, `the scheduler dropped ${item.id}, which is not waiting`);
+    assert(reason !== 'cancelled', "cancellations are the caller's, never a scheduler drop");
+    this.host.onDrop?.(reason);
+    const retryAfter = Math.max(1, Math.ceil(retryAfterS));
+    a.dropReason = reason;
+    if (this.usable()) a.error = queueError(this.name, reason, retryAfter);
+    else if (this.scaling !== null) a.error = noReplicaYet(this.name, reason);
+    else a.error = noUsableEndpoint(this.name);
+    this.settle(a, 'dropped');
+    this.wakeHost(a);
+  }
+
+  private fail(a: Admission<E>, error: SwitchyardError): Admission<E> {
+    a.error = error;
+    this.settle(a, 'failed');
+    this.wakeHost(a);
+    return a;
+  }
+
+  private settle(a: Admission<E>, state: Admission<E>['state']): void {
+    this.waiters.delete(a.id);
+    if (this.waiters.size === 0) this.stopTimer(); // an idle pool holds no timer (nor the process open)
+    a.state = state;
+  }
+
+  private wakeHost(a: Admission<E>): void {
+    this.host.settled(a);
+    a.wake?.();
+  }
+
+  /** Arms the pool's one timer at the next time a waiting request would expire. */
+  private rearm(nowMs: number): void {
+    const s = this.scheduler;
+    const next = this.waiters.size === 0 || s === null ? Number.POSITIVE_INFINITY : s.expire(nowMs);
+    if (next === this.timerAtMs) return;
+    this.stopTimer();
+    if (next === Number.POSITIVE_INFINITY) return;
+    this.timerAtMs = next;
+    this.timer = this.clock.setTimer(next - nowMs, () => {
+      this.timer = null;
+      this.timerAtMs = Number.POSITIVE_INFINITY;
+      const now = this.clock.now();
+      this.scheduler?.expire(now);
+      // A dropped item may have been the last non-batch one holding batch work back.
+      this.pump();
+      this.rearm(now);
+    });
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== null) this.clock.clearTimer(this.timer);
+    this.timer = null;
+    this.timerAtMs = Number.POSITIVE_INFINITY;
+  }
+}
+
+function usableState(s: EndpointState): boolean {
+  return s.healthy && s.breaker.state() !== 'open';
+}
+
+const DROP_CODES: Readonly<Record<Exclude<DropReason, 'cancelled'>, ErrorCode>> = {
+  queue_full: 'SWY_ERR_QUEUE_FULL',
+  shed: 'SWY_ERR_QUEUE_SHED',
+  wait_timeout: 'SWY_ERR_QUEUE_TIMEOUT',
+  deadline: 'SWY_ERR_DEADLINE_EXCEEDED',
+};
+
+/** The drop reason of a queue error code; undefined for other codes. */
+export function dropReasonOf(code: ErrorCode): DropReason | undefined {
+  for (const [reason, c] of Object.entries(DROP_CODES)) if (c === code) return reason as DropReason;
+  return undefined;
+}
+
+function queueError(
+  pool: string,
+  reason: Exclude<DropReason, 'cancelled'>,
+  retryAfterS: number,
+): SwitchyardError {
+  const why = {
+    queue_full: 'the queue is full',
+    shed: 'it was shed from the queue for a more urgent request',
+    wait_timeout: 'it waited in the queue past its limit',
+    deadline: 'it can no longer meet its time-to-first-token deadline',
+  }[reason];
+  return new SwitchyardError(DROP_CODES[reason], `pool "${pool}" is saturated and ${why}`, { retryAfterS });
+}
+
+function poolRemoved(pool: string): SwitchyardError {
+  return new SwitchyardError(
+    'SWY_ERR_NO_HEALTHY_ENDPOINT',
+    `pool "${pool}" was removed by a configuration reload while the request waited`,
+  );
+}
+
+function noUsableEndpoint(pool: string): SwitchyardError {
+  return new SwitchyardError('SWY_ERR_NO_HEALTHY_ENDPOINT', `no healthy endpoint for model "${pool}"`);
+}
+
+function noReplicaYet(pool: string, reason: DropReason): SwitchyardError {
+  const why = reason === 'queue_full' ? 'its queue is full' : 'the request waited past its limit';
+  return new SwitchyardError(
+    'SWY_ERR_NO_HEALTHY_ENDPOINT',
+    `model "${pool}" is autoscaled and has no ready replica yet, and ${why}`,
+  );
+}
+
+function saturated(pool: string, why: string): SwitchyardError {
+  return new SwitchyardError('SWY_ERR_OVERLOADED', `pool "${pool}" is saturated: ${why}`);
+}
