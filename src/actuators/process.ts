@@ -25,6 +25,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import type { Actuator, InstanceType, Placement, PriceTier, ReplicaStatus } from '../autoscaler/types.js';
+import { reconcile } from '../autoscaler/reconcile.js';
 import { type Clock, LiveClock, type TimerHandle } from '../core/clock.js';
 import { ENGINE_PROFILES } from '../engine-model/profiles.js';
 import type { Logger } from '../obs/logger.js';
@@ -177,7 +178,8 @@ export class ProcessActuator implements Actuator {
 
   /** One apply, run by {@link LatestTarget}. */
   private async reconcileTo(target: readonly Placement[]): Promise<void> {
-    await this.reconcile(this.countTarget(target));
+    this.countTarget(target);
+    await this.reconcile(target);
   }
 
   /** Wanted count per `type\ttier`; throws on a type without a command or a bad count. */
@@ -194,15 +196,13 @@ export class ProcessActuator implements Actuator {
     return wanted;
   }
 
-  private async reconcile(wanted: Map<string, number>): Promise<void> {
-    const keys = new Set(wanted.keys());
-    for (const r of this.fleet.values()) keys.add(key(r.type, r.tier));
-    for (const k of keys) {
-      const want = wanted.get(k) ?? 0;
-      const active = [...this.fleet.values()].filter((r) => r.stopping === null && key(r.type, r.tier) === k);
-      for (const r of pickVictims(active, active.length - want)) void this.stop(r);
-      const [type, tier] = k.split('\t') as [string, PriceTier];
-      for (let n = active.length; n < want && !this.closed; n++) await this.spawnReplica(type, tier);
+  private async reconcile(target: readonly Placement[]): Promise<void> {
+    const active = [...this.fleet.values()].filter((r) => r.stopping === null);
+    const plan = reconcile(target, active);
+    for (const id of plan.stop) void this.stop(this.fleet.get(id)!);
+    for (const { type, tier } of plan.start) {
+      if (this.closed) break;
+      await this.spawnReplica(type, tier);
     }
   }
 
@@ -369,14 +369,6 @@ export class ProcessActuator implements Actuator {
 }
 
 /** Surplus replicas to remove: the newest starting ones first (a cold start costs less to cancel than a serving replica), then the newest ready ones. */
-function pickVictims(active: readonly Replica[], surplus: number): Replica[] {
-  if (surplus <= 0) return [];
-  const byNewest = (a: Replica, b: Replica): number => b.seq - a.seq;
-  const starting = active.filter((r) => r.phase === 'starting').sort(byNewest);
-  const ready = active.filter((r) => r.phase === 'ready').sort(byNewest);
-  return [...starting, ...ready].slice(0, surplus);
-}
-
 function toEndpoint(r: Replica): ProcessEndpoint {
   const { id, type, tier, phase, sinceMs, url, port } = r;
   return { id, type, tier, phase, sinceMs, url, port, pid: r.child.pid };

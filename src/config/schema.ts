@@ -250,6 +250,10 @@ const kubernetesActuatorSchema = z.strictObject({
   pollMs: positiveInt.default(5_000),
 });
 
+const emulatedActuatorSchema = z.strictObject({
+  kind: z.literal('emulated'),
+});
+
 const scalingSchema = z
   .strictObject({
     /**
@@ -281,7 +285,7 @@ const scalingSchema = z
      * engine, which is then started with this cold start).
      */
     coldStartMs: positiveInt.optional(),
-    actuator: z.discriminatedUnion('kind', [processActuatorSchema, kubernetesActuatorSchema]),
+    actuator: z.discriminatedUnion('kind', [processActuatorSchema, kubernetesActuatorSchema, emulatedActuatorSchema]),
   })
   .refine((s) => s.maxReplicas >= s.minReplicas, 'maxReplicas must be ≥ minReplicas');
 

@@ -52,6 +52,21 @@ export class VirtualClock implements Clock {
     return fired;
   }
 
+  /** When the next pending timer is due (+Infinity when none is left). */
+  nextDueMs(): number {
+    while (this.heap.size > 0 && this.heap.peek()!.fn === null) this.heap.pop();
+    return this.heap.size > 0 ? this.heap.peek()!.due : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Fires the next pending timer alone; false when none is left. A host that does real I/O between
+   * timers (a live gateway driven on virtual time) steps and lets the I/O settle each time.
+   */
+  step(): boolean {
+    if (this.nextDueMs() === Number.POSITIVE_INFINITY) return false;
+    return this.fireNext();
+  }
+
   private fireNext(): boolean {
     const timer = this.heap.pop()!;
     if (timer.fn === null) return false;

@@ -14,6 +14,8 @@ export interface EmulatedSpec {
   readonly profile: string;
   readonly servedModelName: string;
   readonly port: number;
+  /** Start cold, serving after this long (default: warm at once). */
+  readonly coldStartMs?: number;
 }
 
 interface Running {
@@ -30,12 +32,15 @@ export class EmulatorFleet {
 
   /** Returns the base URL of the engine for `spec`, starting it if needed. */
   async ensure(spec: EmulatedSpec): Promise<string> {
-    const key = `${spec.profile}|${spec.servedModelName}|${spec.port}`;
+    const key = `${spec.profile}|${spec.servedModelName}|${spec.port}|${spec.coldStartMs}`;
     const current = this.running.get(spec.name);
     if (current !== undefined && current.key === key) return current.url;
     if (current !== undefined) await this.stop(spec.name);
+    const profile = getProfile(spec.profile);
+    const cold = spec.coldStartMs;
     const server = new EmulatedEngineServer({
-      profile: getProfile(spec.profile),
+      profile: cold === undefined ? profile : { ...profile, coldStartMs: cold },
+      ...(cold === undefined ? {} : { coldStart: true }),
       servedModelName: spec.servedModelName,
       ...(this.clock ? { clock: this.clock } : {}),
     });

@@ -20,6 +20,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ProcessActuator, type ProcessActuatorOptions, type ProcessEndpoint } from '../actuators/process.js';
+import { EmulatedActuator } from '../actuators/emulated.js';
 import type { KubeEndpoint } from '../actuators/kubernetes.js';
 import { type PoolAutoscaler, type ScaleEvent, describePlacements } from '../autoscaler/controller.js';
 import { createPolicy } from '../autoscaler/policies/index.js';
@@ -54,6 +55,8 @@ interface LiveActuator extends Actuator {
   start?(): Promise<void>;
   /** Stops the replicas (process) or the polling (Kubernetes). */
   close(): Promise<void>;
+  /** Starts and stops under way, where the actuator counts them (emulated). */
+  readonly pending?: number;
 }
 
 /** One autoscaled pool's scaler; see the module comment. */
@@ -114,6 +117,11 @@ export class PoolScaler {
   /** A process actuator's replicas with their URLs and pids (empty for Kubernetes). */
   processes(): readonly ProcessEndpoint[] {
     return this.actuator instanceof ProcessActuator ? this.actuator.endpoints() : [];
+  }
+
+  /** Actuator work under way (emulated replicas starting or stopping); 0 where not counted. */
+  get pending(): number {
+    return this.actuator.pending ?? 0;
   }
 
   /** Replica counts by phase, as the actuator reports them. */
@@ -245,6 +253,21 @@ async function createActuator(
       onExit: (id) => replicas.gone(id),
     };
     return new ProcessActuator(options);
+  }
+  if (a.kind === 'emulated') {
+    const coldStartMs = scalingPlan(cfg).replicaColdStartMs;
+    return new EmulatedActuator({
+      catalog: cfg.catalog,
+      model: pool,
+      clock: host.clock,
+      coldStartMs,
+      onReady: (r, url) => {
+        host.metrics.coldStart.observe({ model: pool, type: r.type }, (host.clock.now() - r.sinceMs) / 1000);
+        replicas.ready(r.id, r.type, url.replace(/\/v1$/, ''), 'vllm');
+      },
+      drain: (id) => replicas.drain(id),
+      onStopped: (id) => replicas.gone(id),
+    });
   }
   // Loaded only when a pool uses it: the Kubernetes client takes most of a second to import, and
   // every `switchyard engine` a process actuator spawns loads this module.

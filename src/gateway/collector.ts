@@ -12,6 +12,8 @@ export class Collector {
   private healthTimer: TimerHandle | null = null;
   private scrapeTimer: TimerHandle | null = null;
   private stopped = false;
+  /** Rounds of checks or scrapes started and not yet landed. */
+  pending = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -34,13 +36,14 @@ export class Collector {
   async checkHealth(): Promise<void> {
     const rt = this.current();
     const timeoutMs = rt.config.health.timeoutMs;
+    this.pending++;
     await Promise.all(
       rt.engines().map(async (e) => {
         if (e.healthPath === null) return;
         const res = await e.get(e.healthPath, timeoutMs);
         e.state.healthy = res !== null && res.status >= 200 && res.status < 300;
       }),
-    );
+    ).finally(() => this.pending--);
     rt.pumpQueues(); // an endpoint may have come back
   }
 
@@ -48,6 +51,7 @@ export class Collector {
   async scrape(): Promise<void> {
     const rt = this.current();
     const timeoutMs = rt.config.health.timeoutMs;
+    this.pending++;
     await Promise.all(
       rt.engines().map(async (e) => {
         if (e.mapping === null) return;
@@ -57,7 +61,7 @@ export class Collector {
             ? toEndpointMetrics(res.text, e.mapping, this.clock.now())
             : null;
       }),
-    );
+    ).finally(() => this.pending--);
     rt.pumpQueues(); // fresh metrics may open a capacity gate
   }
 

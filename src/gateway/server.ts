@@ -68,6 +68,8 @@ export class Gateway {
   /** Engines a rebuild dropped, until idle and closed; by `pool\0url` for {@link ScalerHost.retired}. */
   private readonly retiring = new Map<string, Promise<void>>();
   private readonly retiringEngines = new Set<HttpEngine>();
+  /** Rebuilds and reloads queued or running. */
+  private queuedChanges = 0;
   /** Runtime rebuilds (reloads, replica changes) run one at a time, in this chain. */
   private chain: Promise<unknown> = Promise.resolve();
   /** A replica rebuild queued and not yet started: later changes join it. */
@@ -79,7 +81,7 @@ export class Gateway {
     this.clock = opts.clock ?? new LiveClock();
     this.log = opts.logger ?? createLogger(opts.config.log.level);
     this.metrics = new GatewayMetrics({ defaultMetrics: opts.processMetrics ?? true });
-    this.fleet = new EmulatorFleet();
+    this.fleet = new EmulatorFleet(this.clock);
     this.collector = new Collector(this.clock, () => this.runtime);
     this.routes = this.buildRoutes();
     this.server = createServer((req, res) => this.dispatch(req, res));
@@ -258,9 +260,20 @@ export class Gateway {
 
   /** Runs `fn` after every rebuild queued before it. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn);
+    this.queuedChanges++;
+    const run = this.chain.then(fn).finally(() => this.queuedChanges--);
     this.chain = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Background work under way: health and metrics rounds, runtime rebuilds, replicas starting or
+   * stopping. A host that drives the gateway on virtual time lets it reach zero before moving on.
+   */
+  get backgroundWork(): number {
+    let n = this.collector.pending + this.queuedChanges;
+    for (const s of this.scalers.values()) n += s.pending;
+    return n;
   }
 
   /** Builds and activates the runtime of `effective`; engines it drops are retired. Throws before swapping on failure. */

@@ -50,8 +50,8 @@ export interface ScalingPlan {
   /** Per-replica gateway concurrency limit. */
   readonly maxConcurrency: number;
   /**
-   * The cold start every replica has when it is the emulated default (`process` actuator without a
-   * command, or with `coldStartMs` given); null: each type's profile's own.
+   * The cold start every replica has when it is an emulated engine (the `emulated` actuator, the
+   * `process` actuator's default command) or `coldStartMs` is given; null: each type's profile's own.
    */
   readonly replicaColdStartMs: number | null;
   /** The block's identity: a reload with an equal one keeps the scaler and its replicas. */
@@ -148,7 +148,8 @@ export function schedulerOptions(cfg: SchedulingConfig): SchedulerOptions {
 
 /** An autoscaled pool's plan from its `scaling` block. */
 export function scalingPlan(sc: ScalingConfig): ScalingPlan {
-  const emulated = sc.actuator.kind === 'process' && sc.actuator.command === undefined;
+  const emulated =
+    sc.actuator.kind === 'emulated' || (sc.actuator.kind === 'process' && sc.actuator.command === undefined);
   const replicaColdStartMs = sc.coldStartMs ?? (emulated ? EMULATED_COLD_START_MS : null);
   const catalog = sc.catalog as InstanceType[];
   return {

@@ -5,7 +5,8 @@
  * replicas plus as many draining, that the simulated actuator fills and empties as the pool's
  * {@link ScalingLoop} (the gateway's own) decides: cold starts, drains, spot notices and losses.
  */
-import type { InstanceType, Placement, PriceTier, ReplicaStatus, Actuator } from '../autoscaler/types.js';
+import { reconcile } from '../autoscaler/reconcile.js';
+import type { Actuator, InstanceType, Placement, PriceTier, ReplicaStatus } from '../autoscaler/types.js';
 import type { VirtualClock } from '../core/virtual-clock.js';
 import type { EndpointState } from '../datalayer/endpoint-state.js';
 import { EngineModel } from '../engine-model/engine-model.js';
@@ -220,41 +221,11 @@ class SimActuator implements Actuator {
   }
 
   apply(target: readonly Placement[]): void {
-    const want = new Map<string, number>();
-    for (const p of target)
-      want.set(`${p.type}\u0000${p.tier}`, (want.get(`${p.type}\u0000${p.tier}`) ?? 0) + p.count);
-    // Groups in the target or holding live replicas now.
-    const live = new Map<string, SimEndpoint[]>();
-    for (const e of this.endpoints) {
-      const s = e.scaled!;
-      if (s.phase !== 'starting' && s.phase !== 'ready') continue;
-      const k = `${s.type.name}\u0000${s.tier}`;
-      const group = live.get(k);
-      if (group === undefined) live.set(k, [e]);
-      else group.push(e);
+    const plan = reconcile(target, this.replicas());
+    for (const { type, tier } of plan.start) {
+      const e = this.endpoints.find((x) => x.scaled!.type.name === type && x.scaled!.phase === 'off');
+      if (e !== undefined) this.hooks.start(e, tier); // every slot of the type is taken: the cap holds
     }
-    for (const k of new Set([...want.keys(), ...live.keys()])) {
-      const [type, tier] = k.split('\u0000') as [string, PriceTier];
-      const have = live.get(k) ?? [];
-      const n = want.get(k) ?? 0;
-      if (have.length < n) {
-        let missing = n - have.length;
-        for (const e of this.endpoints) {
-          if (missing === 0) break;
-          if (e.scaled!.type.name === type && e.scaled!.phase === 'off') {
-            this.hooks.start(e, tier);
-            missing--;
-          }
-        }
-      } else if (have.length > n) {
-        // Cancel cold starts first (nothing to drain), then the newest serving replicas.
-        const order = [...have].sort(
-          (a, b) =>
-            Number(b.scaled!.phase === 'starting') - Number(a.scaled!.phase === 'starting') ||
-            b.scaled!.sinceMs - a.scaled!.sinceMs,
-        );
-        for (const e of order.slice(0, have.length - n)) this.hooks.drain(e);
-      }
-    }
+    for (const id of plan.stop) this.hooks.drain(this.endpoints.find((x) => x.spec.name === id)!);
   }
 }

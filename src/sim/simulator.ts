@@ -261,10 +261,10 @@ export class Simulation {
       routing: {
         id,
         pool: pool.name,
-        promptTokensEstimate: r.inputTokens,
+        promptTokensEstimate: r.promptTokensEstimate ?? r.inputTokens,
         excluded: null,
         prefixHashes: routingBlockHashes(r),
-        prefixBlockTokens: r.hashBlockTokens ?? 1,
+        prefixBlockTokens: r.prefixBlockTokens ?? r.hashBlockTokens ?? 1,
         sessionId: r.session ?? null,
         tenant: r.tenant ?? null,
       },

@@ -15,7 +15,8 @@ const CHAIN_SEED = 0x5eed1234;
  * touches, so two prompts share engine block k exactly when they share every trace id up to there.
  * Undefined when the record has no ids: no cache hit may be invented.
  */
-export function engineBlockHashes(r: TraceRecord, blockSize: number): number[] | undefined {
+export function engineBlockHashes(r: TraceRecord, blockSize: number): readonly number[] | undefined {
+  if (r.engineBlocks !== undefined && r.engineBlocks.blockSize === blockSize) return r.engineBlocks.hashes;
   const ids = r.hashIds;
   const h = r.hashBlockTokens;
   if (ids === undefined || h === undefined || ids.length === 0) return undefined;
@@ -34,9 +35,11 @@ export function engineBlockHashes(r: TraceRecord, blockSize: number): number[] |
 /**
  * Chained hashes of the trace's own prefix blocks (one per {@link TraceRecord.hashBlockTokens}
  * tokens): the router's prefix signal in the simulator. Only blocks the prompt fills completely
- * count, as only full blocks can be shared. Empty when the record has no ids.
+ * count, as only full blocks can be shared. Empty when the record has no ids. Recorded traffic
+ * carries the gateway's own signal instead ({@link TraceRecord.prefixHashes}).
  */
-export function routingBlockHashes(r: TraceRecord): number[] {
+export function routingBlockHashes(r: TraceRecord): readonly number[] {
+  if (r.prefixHashes !== undefined) return r.prefixHashes;
   const ids = r.hashIds;
   const h = r.hashBlockTokens;
   if (ids === undefined || h === undefined) return [];

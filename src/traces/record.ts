@@ -18,6 +18,16 @@ export interface TraceRecord {
   readonly hashIds?: readonly number[];
   /** Tokens covered by one entry of {@link hashIds} (Mooncake: 512). */
   readonly hashBlockTokens?: number;
+  /**
+   * Recorded live traffic: the prefix signal the gateway computed (chained hashes of blocks of
+   * {@link prefixBlockTokens} tokens). When given, routing reads it instead of {@link hashIds}'.
+   */
+  readonly prefixHashes?: readonly number[];
+  readonly prefixBlockTokens?: number;
+  /** Recorded live traffic: the gateway's estimate of the prompt's size, what routing saw (default {@link inputTokens}). */
+  readonly promptTokensEstimate?: number;
+  /** Recorded live traffic: the engine's own chained block hashes, for engines of `blockSize` tokens per block. */
+  readonly engineBlocks?: { readonly blockSize: number; readonly hashes: readonly number[] };
   readonly session?: string;
   readonly tenant?: string;
   readonly model?: string;
