@@ -42,7 +42,8 @@ interface Replica {
 /** Emulated replicas in this process; see the module comment. */
 export class EmulatedActuator implements Actuator {
   readonly kind = 'emulated';
-  private readonly fleet: EmulatorFleet;
+  /** The replicas' engines (tests read their engine models). */
+  readonly fleet: EmulatorFleet;
   private readonly replicaSet = new Map<string, Replica>();
   private seq = 0;
   /** Starts and stops under way (a host on virtual time waits for none before moving time on). */

@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { QUEUE_ORDERS, type SchedulingConfig, schedulingSchema } from '../config/schema.js';
 import { getProfile } from '../engine-model/profiles.js';
-import { compilePools, schedulerOptions } from '../pool/plan.js';
+import { schedulerOptions } from '../pool/plan.js';
+import { simFleetFromConfig } from '../sim/from-config.js';
 import { ROUTING_PRESETS, routingSpec } from '../router/presets.js';
 import type { RoutingProfileSpec } from '../router/router.js';
 import { readFileSync } from 'node:fs';
@@ -507,60 +508,9 @@ function fleet(
     throw new UsageError('--add-replicas goes with --profile, not --config');
   if (config !== undefined) {
     const cfg = loadConfigFile(config);
-    const pools: SimPoolSpec[] = [];
-    for (const plan of compilePools(cfg)) {
-      const { name } = plan;
-      const endpoints = plan.endpoints.flatMap(({ config: ep, info }) =>
-        ep.kind === 'emulated'
-          ? [
-              {
-                name: ep.name,
-                profile: getProfile(ep.profile),
-                maxConcurrency: concurrency ?? ep.maxConcurrency,
-                ...(info.gate !== undefined ? { gate: info.gate } : {}),
-              },
-            ]
-          : [],
-      );
-      const def = cfg.pools[name]!;
-      const routing = def.routing === undefined ? {} : { routing: plan.routing };
-      // Each pool queues as the gateway would run this config, unless --queue gives every pool one.
-      const scheduling = configQueues
-        ? { scheduling: { ...plan.queue.options, ttftDeadlineMs: plan.queue.ttftDeadlineMs, defaultPriority: plan.queue.defaultPriority } }
-        : {};
-      const sc = plan.scaling;
-      if (sc !== null) {
-        // An autoscaled pool: its replicas come from the autoscaler (its static endpoints are not simulated).
-        const cold = sc.replicaColdStartMs;
-        pools.push({
-          name,
-          aliases: plan.aliases,
-          endpoints: [],
-          ...routing,
-          ...scheduling,
-          scaling: {
-            policy: createPolicy(sc.policy, sc.options),
-            autoscaler: sc.spec,
-            maxConcurrency: concurrency ?? sc.maxConcurrency,
-            initialReplicas: sc.spec.minReplicas,
-            // Replicas start as the gateway would start them: the emulated default with its cold start.
-            ...(cold === null
-              ? {}
-              : {
-                  profiles: Object.fromEntries(
-                    sc.spec.catalog.map((t) => [t.profile, { ...getProfile(t.profile), coldStartMs: cold }]),
-                  ),
-                }),
-          },
-        });
-      } else if (endpoints.length > 0) pools.push({ name, aliases: plan.aliases, endpoints, ...routing, ...scheduling });
-    }
+    const { pools } = simFleetFromConfig(cfg, { concurrency, queues: configQueues });
     if (pools.length === 0) throw new UsageError(`${config}: no pool has emulated endpoints to simulate`);
-    return {
-      pools,
-      configRouting: cfg.router.profile,
-      configProfiles: cfg.router.profiles,
-    };
+    return { pools, configRouting: cfg.router.profile, configProfiles: cfg.router.profiles };
   }
   const prof = getProfile(profile ?? 'qwen2.5-7b-h100');
   const n = intOpt(replicas, 'replicas') ?? 4;

@@ -54,6 +54,11 @@ export class EmulatorFleet {
     return this.running.get(name)?.server;
   }
 
+  /** Every running engine, by endpoint name. */
+  servers(): Map<string, EmulatedEngineServer> {
+    return new Map([...this.running].map(([name, r]) => [name, r.server]));
+  }
+
   /** Stops every engine whose name is not in `keep`. */
   async retain(keep: ReadonlySet<string>): Promise<void> {
     for (const name of [...this.running.keys()]) if (!keep.has(name)) await this.stop(name);

@@ -80,7 +80,7 @@ export class EmulatedEngineServer {
     }
     if (req.method === 'POST' && (url === '/v1/chat/completions' || url === '/v1/completions')) {
       const body = await readJson(req, res);
-      if (body !== undefined) this.generate(res, body, url === '/v1/chat/completions');
+      if (body !== undefined) this.generate(res, body, url === '/v1/chat/completions', requestIdOf(req));
       return;
     }
     if (req.method === 'POST' && url === '/v1/embeddings') {
@@ -91,7 +91,12 @@ export class EmulatedEngineServer {
     sendJson(res, 404, errorJson(`no route ${req.method} ${url}`, 'not_found_error'));
   }
 
-  private generate(res: ServerResponse, body: Record<string, unknown>, chat: boolean): void {
+  private generate(
+    res: ServerResponse,
+    body: Record<string, unknown>,
+    chat: boolean,
+    requestId: string | undefined,
+  ): void {
     if (!this.checkModel(res, body)) return;
     const prompt = chat ? chatPromptText(body.messages) : completionPromptText(body.prompt);
     const ids = tokenize(prompt);
@@ -121,7 +126,14 @@ export class EmulatedEngineServer {
     });
 
     const accepted = this.model.submit(
-      { id, promptTokens, outputTokens, blockHashes: blockHashChain(ids, p.blockSize) },
+      {
+        id,
+        promptTokens,
+        outputTokens,
+        blockHashes: blockHashChain(ids, p.blockSize),
+        // The client's request id orders requests that arrive together, as a simulation orders them.
+        ...(requestId !== undefined ? { arrivalKey: requestId } : {}),
+      },
       {
         onTokens: (count) => reply.tokens(count),
         onFinish: (result) => reply.finish(result),
@@ -286,7 +298,13 @@ class ReplyWriter {
   }
 }
 
-function chatPromptText(messages: unknown): string {
+function requestIdOf(req: IncomingMessage): string | undefined {
+  const v = req.headers['x-request-id'];
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+/** The prompt text the engine tokenizes for a chat request (role markers and contents, as a chat template would). */
+export function chatPromptText(messages: unknown): string {
   if (!Array.isArray(messages)) return '';
   let text = '';
   for (const m of messages as { role?: unknown; content?: unknown }[]) {

@@ -71,6 +71,8 @@ export class EngineModel {
   private waiting: Seq[] = [];
   private waitingHead = 0;
   private waitingCount = 0;
+  /** A step's sequences that produced a token, told after the next step is scheduled (reused). */
+  private readonly outbox: Seq[] = [];
   private running: Seq[] = [];
   private ready: boolean;
   private stepTimer: TimerHandle | null = null;
@@ -128,6 +130,16 @@ export class EngineModel {
     this.byId.set(req.id, seq);
     this.waiting.push(seq);
     this.waitingCount++;
+    const key = req.arrivalKey;
+    if (key !== undefined) {
+      for (let i = this.waiting.length - 1; i > this.waitingHead; i--) {
+        const prev = this.waiting[i - 1]!;
+        const k = prev.req.arrivalKey;
+        if (prev.arrivalMs !== seq.arrivalMs || k === undefined || k <= key) break;
+        this.waiting[i] = prev;
+        this.waiting[i - 1] = seq;
+      }
+    }
     this.wake();
     return true;
   }
@@ -194,12 +206,18 @@ export class EngineModel {
     });
   }
 
-  /** Applies a finished step: KV computed, prefix blocks registered, tokens sampled, requests done. */
+  /**
+   * Applies a finished step: KV computed, prefix blocks registered, tokens sampled, requests done.
+   * The next step is scheduled before anyone hears of this one's tokens, as in vLLM V1, whose engine
+   * core moves on while the outputs travel to the clients: a request sent in reaction to a finish
+   * joins the step after next, live and simulated alike.
+   */
   private endStep(endMs: number): void {
     this.inStep = true;
     this.counters.steps++;
     const batch = this.batch;
     this.batch = [];
+    const out = this.outbox;
     for (const { seq, tokens } of batch) {
       if (seq.phase !== 'running') continue; // cancelled during the step
       const promptLeft = Math.max(0, seq.req.promptTokens - seq.computed);
@@ -210,15 +228,22 @@ export class EngineModel {
       seq.generated++;
       this.counters.generationTokens++;
       if (seq.generated === 1) seq.firstTokenMs = endMs;
-      seq.events.onTokens?.(1, endMs);
-      if (seq.phase === 'running' && seq.generated >= seq.req.outputTokens) {
+      out.push(seq);
+      if (seq.generated >= seq.req.outputTokens) {
         this.leaveRunning(seq);
         this.counters.finishedRequests++;
-        this.finish(seq, 'length', endMs);
+        seq.phase = 'done';
+        this.byId.delete(seq.req.id);
       }
     }
     this.inStep = false;
     this.startStep(endMs);
+    for (let i = 0; i < out.length; i++) {
+      const seq = out[i]!;
+      seq.events.onTokens?.(1, endMs);
+      if (seq.phase === 'done' && seq.generated >= seq.req.outputTokens) this.notifyFinish(seq, 'length', endMs);
+    }
+    out.length = 0;
   }
 
   /** vLLM V1's scheduler: running requests first (preempting the newest when KV runs out), then FCFS admission. */
@@ -338,6 +363,10 @@ export class EngineModel {
   private finish(seq: Seq, reason: EngineRequestResult['reason'], nowMs: number): void {
     seq.phase = 'done';
     this.byId.delete(seq.req.id);
+    this.notifyFinish(seq, reason, nowMs);
+  }
+
+  private notifyFinish(seq: Seq, reason: EngineRequestResult['reason'], nowMs: number): void {
     seq.events.onFinish?.({
       id: seq.req.id,
       reason,

@@ -66,6 +66,12 @@ export interface EngineRequest {
    * the uncovered blocks cannot be shared (no invented cache hits).
    */
   readonly blockHashes?: readonly number[];
+  /**
+   * Orders requests that reach the engine at the same instant (lower first). Which of two
+   * requests sent together arrives first depends on network timing; a key both the gateway's
+   * request id and a simulation know makes the order the same in both. Absent: submission order.
+   */
+  readonly arrivalKey?: string;
 }
 
 /** Why a request left the engine. */

@@ -21,6 +21,7 @@
 import { fileURLToPath } from 'node:url';
 import { ProcessActuator, type ProcessActuatorOptions, type ProcessEndpoint } from '../actuators/process.js';
 import { EmulatedActuator } from '../actuators/emulated.js';
+import type { EmulatedEngineServer } from '../emulator/server.js';
 import type { KubeEndpoint } from '../actuators/kubernetes.js';
 import { type PoolAutoscaler, type ScaleEvent, describePlacements } from '../autoscaler/controller.js';
 import { createPolicy } from '../autoscaler/policies/index.js';
@@ -117,6 +118,11 @@ export class PoolScaler {
   /** A process actuator's replicas with their URLs and pids (empty for Kubernetes). */
   processes(): readonly ProcessEndpoint[] {
     return this.actuator instanceof ProcessActuator ? this.actuator.endpoints() : [];
+  }
+
+  /** The emulated actuator's replica engines by replica id (empty for other actuators). */
+  emulatedEngines(): Map<string, EmulatedEngineServer> {
+    return this.actuator instanceof EmulatedActuator ? this.actuator.fleet.servers() : new Map();
   }
 
   /** Actuator work under way (emulated replicas starting or stopping); 0 where not counted. */

@@ -135,6 +135,16 @@ export interface DriverHost<E> {
   onStart?(a: Admission<E>, waitMs: number): void;
 }
 
+/**
+ * A decision of the driver, as it is taken: a request started on an endpoint (or retried), left
+ * the queue, or failed to find one; the autoscaler changed its target. Two hosts that run the same
+ * arrivals see the same sequence (the live-versus-simulated test compares them).
+ */
+export type DriverEvent =
+  | { readonly kind: 'start' | 'retry'; readonly atMs: number; readonly request: string; readonly endpoint: string; readonly reason: string }
+  | { readonly kind: 'drop' | 'fail'; readonly atMs: number; readonly request: string; readonly reason: string }
+  | { readonly kind: 'scale'; readonly atMs: number; readonly from: number; readonly to: number; readonly reason: string };
+
 /** Queue item ids, unique across pools and drivers (a client may repeat x-request-id). */
 let queueSeq = 0;
 
@@ -155,6 +165,10 @@ export class PoolDriver<E> {
   private timer: TimerHandle | null = null;
   private timerAtMs = Number.POSITIVE_INFINITY;
   private closed = false;
+  /** Requests that arrived (all time). */
+  arrivals = 0;
+  /** Hears every decision (null: nobody listens). */
+  onEvent: ((e: DriverEvent) => void) | null = null;
 
   constructor(
     readonly name: string,
@@ -225,6 +239,8 @@ export class PoolDriver<E> {
     loop?.bind({
       sample: () => this.sample(),
       waiting: () => this.waiters.size,
+      onEvent: (ev) =>
+        this.onEvent?.({ kind: 'scale', atMs: ev.atMs, from: ev.from, to: ev.to, reason: ev.reason }),
     });
   }
 
@@ -307,6 +323,7 @@ export class PoolDriver<E> {
   arrive(req: PoolRequest, queue = true): Admission<E> {
     const now = this.clock.now();
     const a = new Admission<E>(String(++queueSeq), req, now);
+    this.arrivals++;
     if (this.closed) return this.fail(a, poolRemoved(this.name));
     this.scaling?.arrival(now);
     this.host.refresh?.();
@@ -453,6 +470,13 @@ export class PoolDriver<E> {
     a.endpoint = e;
     a.route = { reason: router.lastReason, candidates: router.lastCandidates, cached: router.lastCachedTokens };
     a.state = 'running';
+    this.onEvent?.({
+      kind: start ? 'start' : 'retry',
+      atMs: this.clock.now(),
+      request: a.req.routing.id,
+      endpoint: e.state.id,
+      reason: a.route.reason,
+    });
   }
 
   private load(): { inFlight: number; limit: number; prefilling: number } {
@@ -472,6 +496,7 @@ export class PoolDriver<E> {
     this.host.onDrop?.(reason);
     const retryAfter = Math.max(1, Math.ceil(retryAfterS));
     a.dropReason = reason;
+    this.onEvent?.({ kind: 'drop', atMs: this.clock.now(), request: a.req.routing.id, reason });
     if (this.usable()) a.error = queueError(this.name, reason, retryAfter);
     else if (this.scaling !== null) a.error = noReplicaYet(this.name, reason);
     else a.error = noUsableEndpoint(this.name);
@@ -481,6 +506,7 @@ export class PoolDriver<E> {
 
   private fail(a: Admission<E>, error: SwitchyardError): Admission<E> {
     a.error = error;
+    this.onEvent?.({ kind: 'fail', atMs: this.clock.now(), request: a.req.routing.id, reason: error.code });
     this.settle(a, 'failed');
     this.wakeHost(a);
     return a;

@@ -21,6 +21,8 @@ export interface PoolSource {
   sample(): PoolSample;
   /** Requests waiting in the pool's queue now. */
   waiting(): number;
+  /** A decision changed (or re-applied) the target. */
+  onEvent?(ev: ScaleEvent): void;
 }
 
 /** What the loop tells its host. */
@@ -124,6 +126,8 @@ export class ScalingLoop {
   }
 
   private report(ev: ScaleEvent | null): void {
-    if (ev !== null) this.hooks.onEvent?.(ev);
+    if (ev === null) return;
+    this.hooks.onEvent?.(ev);
+    this.source?.onEvent?.(ev);
   }
 }

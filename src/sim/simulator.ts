@@ -311,7 +311,7 @@ export class Simulation {
     if (blockHashes !== undefined) this.stats.hashes = true;
     ep.scaled?.running.add(p.id);
     const accepted = ep.engine.submit(
-      { id: p.id, promptTokens, outputTokens, ...(blockHashes ? { blockHashes } : {}) },
+      { id: p.id, promptTokens, outputTokens, arrivalKey: p.id, ...(blockHashes ? { blockHashes } : {}) },
       {
         onTokens: () => driver.firstToken(a),
         onFinish: (res) => this.engineFinished(a, p, ep, res),
