@@ -8,7 +8,7 @@
  *   apply(target) ─► reconcile ─► start: listen on a free loopback port, cold ─► after coldStartMs ─► onReady
  *                               └► stop: starting ─► closed now; ready ─► drain ─► closed ─► onStopped
  */
-import { reconcile } from '../autoscaler/reconcile.js';
+import { reconcile, replicaName } from '../autoscaler/reconcile.js';
 import type { Actuator, InstanceType, Placement, PriceTier, ReplicaStatus } from '../autoscaler/types.js';
 import type { Clock } from '../core/clock.js';
 import { EmulatorFleet } from '../emulator/fleet.js';
@@ -62,7 +62,13 @@ export class EmulatedActuator implements Actuator {
   }
 
   replicas(): readonly ReplicaStatus[] {
-    return [...this.replicaSet.values()].map(({ id, type, tier, phase, sinceMs }) => ({ id, type, tier, phase, sinceMs }));
+    return [...this.replicaSet.values()].map(({ id, type, tier, phase, sinceMs }) => ({
+      id,
+      type,
+      tier,
+      phase,
+      sinceMs,
+    }));
   }
 
   /** Stops every replica now. */
@@ -75,8 +81,16 @@ export class EmulatedActuator implements Actuator {
   private startReplica(type: string, tier: PriceTier): void {
     const t = this.o.catalog.find((c) => c.name === type);
     if (t === undefined) throw new Error(`EmulatedActuator: unknown instance type "${type}"`);
-    const id = `${this.o.model}-${type}-${++this.seq}`.replace(/[^A-Za-z0-9._-]/g, '-');
-    const r: Replica = { id, type, tier, sinceMs: this.o.clock.now(), phase: 'starting', url: null, coldOver: false };
+    const id = replicaName(this.o.model, type, ++this.seq);
+    const r: Replica = {
+      id,
+      type,
+      tier,
+      sinceMs: this.o.clock.now(),
+      phase: 'starting',
+      url: null,
+      coldOver: false,
+    };
     this.replicaSet.set(id, r);
     const coldStartMs = this.o.coldStartMs;
     this.track(

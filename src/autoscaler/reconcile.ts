@@ -51,3 +51,12 @@ export function reconcile(target: readonly Placement[], replicas: readonly Repli
 function key(type: string, tier: PriceTier): string {
   return `${type}\u0000${tier}`;
 }
+
+/**
+ * The name of the `seq`-th replica an actuator starts for `pool` (its endpoint id in routing, where
+ * hashing policies place it on their rings): the emulated actuator and the simulator name replicas
+ * alike, so such policies place them alike.
+ */
+export function replicaName(pool: string, type: string, seq: number): string {
+  return `${pool}-${type}-${seq}`.replace(/[^A-Za-z0-9._-]/g, '-');
+}

@@ -285,7 +285,11 @@ const scalingSchema = z
      * engine, which is then started with this cold start).
      */
     coldStartMs: positiveInt.optional(),
-    actuator: z.discriminatedUnion('kind', [processActuatorSchema, kubernetesActuatorSchema, emulatedActuatorSchema]),
+    actuator: z.discriminatedUnion('kind', [
+      processActuatorSchema,
+      kubernetesActuatorSchema,
+      emulatedActuatorSchema,
+    ]),
   })
   .refine((s) => s.maxReplicas >= s.minReplicas, 'maxReplicas must be ≥ minReplicas');
 

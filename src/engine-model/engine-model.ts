@@ -241,7 +241,8 @@ export class EngineModel {
     for (let i = 0; i < out.length; i++) {
       const seq = out[i]!;
       seq.events.onTokens?.(1, endMs);
-      if (seq.phase === 'done' && seq.generated >= seq.req.outputTokens) this.notifyFinish(seq, 'length', endMs);
+      if (seq.phase === 'done' && seq.generated >= seq.req.outputTokens)
+        this.notifyFinish(seq, 'length', endMs);
     }
     out.length = 0;
   }

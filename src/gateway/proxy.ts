@@ -278,7 +278,10 @@ async function proxy(
   let attempt: Attempt | null = null;
   for (let n = 0; n < ctx.runtime.config.router.maxAttempts; n++) {
     try {
-      attempt = attempt === null ? await admit(driver, req, queue, ctx.abort.signal) : retry(driver, attempt.admission);
+      attempt =
+        attempt === null
+          ? await admit(driver, req, queue, ctx.abort.signal)
+          : retry(driver, attempt.admission);
     } catch (err) {
       // After a failed attempt, "no candidate left" means the upstream error is the real answer.
       if (lastError !== null) throw lastError;

@@ -141,9 +141,26 @@ export interface DriverHost<E> {
  * arrivals see the same sequence (the live-versus-simulated test compares them).
  */
 export type DriverEvent =
-  | { readonly kind: 'start' | 'retry'; readonly atMs: number; readonly request: string; readonly endpoint: string; readonly reason: string }
-  | { readonly kind: 'drop' | 'fail'; readonly atMs: number; readonly request: string; readonly reason: string }
-  | { readonly kind: 'scale'; readonly atMs: number; readonly from: number; readonly to: number; readonly reason: string };
+  | {
+      readonly kind: 'start' | 'retry';
+      readonly atMs: number;
+      readonly request: string;
+      readonly endpoint: string;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'drop' | 'fail';
+      readonly atMs: number;
+      readonly request: string;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'scale';
+      readonly atMs: number;
+      readonly from: number;
+      readonly to: number;
+      readonly reason: string;
+    };
 
 /** Queue item ids, unique across pools and drivers (a client may repeat x-request-id). */
 let queueSeq = 0;
@@ -412,7 +429,8 @@ export class PoolDriver<E> {
 
   /** The fast path of a request that must not queue: start now or fail. */
   private startNow(a: Admission<E>, queue: boolean): Admission<E> {
-    if (!queue && this.waiters.size > 0) return this.fail(a, saturated(this.name, 'requests are waiting for it'));
+    if (!queue && this.waiters.size > 0)
+      return this.fail(a, saturated(this.name, 'requests are waiting for it'));
     const q = this.queue;
     if (!queue && a.req.priority === 'batch' && q !== null) {
       // The scheduler's batch rule, for a request it never sees.
@@ -468,7 +486,11 @@ export class PoolDriver<E> {
     e.state.inFlight++;
     if (start) this.scheduler?.onServed(a.req.tenant, a.req.routing.promptTokensEstimate, 0);
     a.endpoint = e;
-    a.route = { reason: router.lastReason, candidates: router.lastCandidates, cached: router.lastCachedTokens };
+    a.route = {
+      reason: router.lastReason,
+      candidates: router.lastCandidates,
+      cached: router.lastCachedTokens,
+    };
     a.state = 'running';
     this.onEvent?.({
       kind: start ? 'start' : 'retry',

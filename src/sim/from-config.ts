@@ -53,7 +53,13 @@ export function simFleetFromConfig(
       aliases: plan.aliases,
       routing: plan.routing,
       ...(opts.queues
-        ? { scheduling: { ...q.options, ttftDeadlineMs: q.ttftDeadlineMs, defaultPriority: q.defaultPriority } }
+        ? {
+            scheduling: {
+              ...q.options,
+              ttftDeadlineMs: q.ttftDeadlineMs,
+              defaultPriority: q.defaultPriority,
+            },
+          }
         : {}),
     };
     const sc = plan.scaling;

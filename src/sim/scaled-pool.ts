@@ -5,11 +5,11 @@
  * replicas plus as many draining, that the simulated actuator fills and empties as the pool's
  * {@link ScalingLoop} (the gateway's own) decides: cold starts, drains, spot notices and losses.
  */
-import { reconcile } from '../autoscaler/reconcile.js';
+import { reconcile, replicaName } from '../autoscaler/reconcile.js';
 import type { Actuator, InstanceType, Placement, PriceTier, ReplicaStatus } from '../autoscaler/types.js';
 import type { VirtualClock } from '../core/virtual-clock.js';
 import type { EndpointState } from '../datalayer/endpoint-state.js';
-import { EngineModel } from '../engine-model/engine-model.js';
+import type { EngineModel } from '../engine-model/engine-model.js';
 import { getProfile } from '../engine-model/profiles.js';
 import type { DriverEndpoint } from '../pool/driver.js';
 import { ScalingLoop } from '../pool/scaling.js';
@@ -21,7 +21,8 @@ export interface SimEndpoint {
   /** Index of this replica across all pools (timeline column). */
   readonly slot: number;
   readonly spec: SimEndpointSpec;
-  readonly state: EndpointState;
+  /** A new replica in an autoscaled slot is a new endpoint: fresh state under its own name. */
+  state: EndpointState;
   /** Replaced by a fresh (cold) engine each time an autoscaled slot starts a replica. */
   engine: EngineModel;
   served: number;
@@ -61,6 +62,8 @@ export class ScalingStats {
 export interface ScaledPoolHost {
   readonly clock: VirtualClock;
   readonly stats: ScalingStats;
+  /** Fresh endpoint state for a replica of `spec` named `id`. */
+  state(spec: SimEndpointSpec, id: string): EndpointState;
   /** A fresh engine for `spec`, cold from now when `cold`. */
   engine(spec: SimEndpointSpec, cold: boolean): EngineModel;
   /** The set of replicas that are up changed: the driver's endpoints follow. */
@@ -72,7 +75,10 @@ export interface ScaledPoolHost {
 }
 
 /** The slots of an autoscaled pool: per instance type, room for its max replicas plus as many draining. */
-export function slotSpecs(pool: string, scaling: SimScalingSpec): { e: SimEndpointSpec; type: InstanceType }[] {
+export function slotSpecs(
+  pool: string,
+  scaling: SimScalingSpec,
+): { e: SimEndpointSpec; type: InstanceType }[] {
   const max = scaling.autoscaler.maxReplicas;
   return scaling.autoscaler.catalog.flatMap((t) => {
     const profile = scaling.profiles?.[t.profile] ?? getProfile(t.profile);
@@ -92,8 +98,11 @@ export function slotSpecs(pool: string, scaling: SimScalingSpec): { e: SimEndpoi
 /** An autoscaled pool's replicas on the virtual clock; see the module comment. */
 export class ScaledPool {
   readonly loop: ScalingLoop;
+  /** Replicas started so far (their names count them, as the emulated actuator's do). */
+  private started = 0;
 
   constructor(
+    private readonly pool: string,
     private readonly endpoints: readonly SimEndpoint[],
     private readonly scaling: SimScalingSpec,
     private readonly host: ScaledPoolHost,
@@ -143,7 +152,8 @@ export class ScaledPool {
     const stats = this.host.stats;
     stats.upMs[slot.tier] += upMs;
     const type = slot.type;
-    stats.cost += ((slot.tier === 'spot' ? type.spotUsdPerHour! : type.onDemandUsdPerHour) * upMs) / 3_600_000;
+    stats.cost +=
+      ((slot.tier === 'spot' ? type.spotUsdPerHour! : type.onDemandUsdPerHour) * upMs) / 3_600_000;
     slot.phase = 'off';
     slot.sinceMs = Number.NaN;
     slot.generation++;
@@ -163,9 +173,11 @@ export class ScaledPool {
     const gen = ++slot.generation;
     this.host.stats.starts++;
     e.engine = this.host.engine(e.spec, true);
-    e.state.healthy = false;
     // A new replica is a new endpoint: its cache is empty, whatever the slot held before.
-    e.driven = { id: `${e.spec.name}#${gen}`, state: e.state, ref: e };
+    const name = replicaName(this.pool, slot.type.name, ++this.started);
+    e.state = this.host.state(e.spec, name);
+    e.state.healthy = false;
+    e.driven = { id: name, state: e.state, ref: e };
     this.host.changed();
     clock.setTimer(e.spec.profile.coldStartMs, () => {
       if (slot.generation !== gen || slot.phase !== 'starting') return;

@@ -15,7 +15,13 @@ import { EndpointState } from '../datalayer/endpoint-state.js';
 import { EngineModel } from '../engine-model/engine-model.js';
 import type { EngineRequestResult } from '../engine-model/types.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
-import { type Admission, type DriverEndpoint, PoolDriver, type PoolRequest, type QueuePlan } from '../pool/driver.js';
+import {
+  type Admission,
+  type DriverEndpoint,
+  PoolDriver,
+  type PoolRequest,
+  type QueuePlan,
+} from '../pool/driver.js';
 import { DEFAULT_BREAKER } from '../pool/plan.js';
 import type { PredictorFeatures } from '../scheduler/predictor.js';
 import { engineBlockHashes, routingBlockHashes } from '../traces/block-hashes.js';
@@ -110,9 +116,10 @@ export class Simulation {
     const scaled =
       scaling === null
         ? null
-        : new ScaledPool(endpoints, scaling, {
+        : new ScaledPool(p.name, endpoints, scaling, {
             clock: this.clock,
             stats: this.scaling,
+            state: (spec, id) => this.endpointState(p.name, spec, id),
             engine: (spec, cold) => this.engineFor(spec, cold),
             changed: () => driver.setEndpoints(upEndpoints(endpoints)),
             ready: () => driver.pump(),
@@ -132,14 +139,7 @@ export class Simulation {
   }
 
   private endpoint(pool: string, e: SimEndpointSpec, type: InstanceType | null): SimEndpoint {
-    // The views carry the replica's profile, as the live gateway's do, so cost-model policies
-    // predict with the engine the replica runs.
-    const state = new EndpointState(e.name, pool, e.maxConcurrency, this.clock, this.options.breaker ?? DEFAULT_BREAKER, {
-      profile: e.profile,
-      weight: 1,
-      labels: {},
-      ...(e.gate ? { gate: e.gate } : {}),
-    });
+    const state = this.endpointState(pool, e, e.name);
     const ep: SimEndpoint = {
       slot: this.nextSlot++,
       spec: e,
@@ -166,6 +166,26 @@ export class Simulation {
     ep.driven = { id: e.name, state, ref: ep };
     if (e.startAtMs !== undefined || ep.scaled !== null) state.healthy = false;
     return ep;
+  }
+
+  /**
+   * The views carry the replica's profile, as the live gateway's do, so cost-model policies
+   * predict with the engine the replica runs.
+   */
+  private endpointState(pool: string, e: SimEndpointSpec, id: string): EndpointState {
+    return new EndpointState(
+      id,
+      pool,
+      e.maxConcurrency,
+      this.clock,
+      this.options.breaker ?? DEFAULT_BREAKER,
+      {
+        profile: e.profile,
+        weight: 1,
+        labels: {},
+        ...(e.gate ? { gate: e.gate } : {}),
+      },
+    );
   }
 
   private engineFor(spec: SimEndpointSpec, cold: boolean): EngineModel {
@@ -198,7 +218,8 @@ export class Simulation {
     this.stats.sink = sink ?? null;
     if (this.scrapeMs > 0) {
       const scrape = (): void => {
-        for (const p of this.pools) for (const e of p.endpoints) if (e.scaled?.phase !== 'off') this.scrape(e);
+        for (const p of this.pools)
+          for (const e of p.endpoints) if (e.scaled?.phase !== 'off') this.scrape(e);
         // Fresh metrics may open a metric gate or show a replica healthy again, as the gateway's collector pumps.
         for (const p of this.pools) p.driver.pump();
         if (this.running()) this.clock.setTimer(this.scrapeMs, scrape);
@@ -248,7 +269,10 @@ export class Simulation {
     const profile = pool.endpoints[0]!.spec.profile;
     const edfLimit =
       sched?.order === 'edf' && sched.ttftDeadlineMs === undefined
-        ? { deadlineMs: now + this.stats.ttftLimitMs(this.options.slo?.referenceProfile ?? profile, promptTokens) }
+        ? {
+            deadlineMs:
+              now + this.stats.ttftLimitMs(this.options.slo?.referenceProfile ?? profile, promptTokens),
+          }
         : {};
     return {
       id,
@@ -330,7 +354,12 @@ export class Simulation {
     if (a.cold) this.scaling.coldWait.add(wait);
   }
 
-  private engineFinished(a: Admission<SimEndpoint>, p: SimRequest, ep: SimEndpoint, res: EngineRequestResult): void {
+  private engineFinished(
+    a: Admission<SimEndpoint>,
+    p: SimRequest,
+    ep: SimEndpoint,
+    res: EngineRequestResult,
+  ): void {
     ep.scaled?.running.delete(p.id);
     const driver = p.simPool.driver;
     this.stats.leave(res.finishedMs);

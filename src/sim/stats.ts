@@ -108,7 +108,13 @@ export class SimStats {
   }
 
   /** A request answered by `profile`'s replica `endpoint`. */
-  finished(p: Judged, res: EngineRequestResult, profile: EngineProfile, endpoint: string, route: RouteNote): void {
+  finished(
+    p: Judged,
+    res: EngineRequestResult,
+    profile: EngineProfile,
+    endpoint: string,
+    route: RouteNote,
+  ): void {
     this.completed++;
     const ttft = res.firstTokenMs - p.arrivalMs;
     const e2e = res.finishedMs - p.arrivalMs;
@@ -206,9 +212,17 @@ export class SimStats {
   }
 
   /** The summary's request part (the caller adds replicas, cost and autoscaling). */
-  requestSummary(spanMs: number): Omit<
+  requestSummary(
+    spanMs: number,
+  ): Omit<
     SimSummary,
-    'per_endpoint' | 'replica_seconds' | 'cost_usd' | 'cold_starts' | 'autoscaling' | 'load_imbalance' | 'scheduling'
+    | 'per_endpoint'
+    | 'replica_seconds'
+    | 'cost_usd'
+    | 'cold_starts'
+    | 'autoscaling'
+    | 'load_imbalance'
+    | 'scheduling'
   > {
     const spanS = spanMs / 1000;
     const rate = (x: number) => (spanS > 0 ? x / spanS : 0);

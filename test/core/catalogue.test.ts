@@ -51,6 +51,7 @@ const ALLOWED: Record<string, string[]> = {
   sim: [
     'core',
     'pool',
+    'config',
     'framework',
     'datalayer',
     'engine-model',

@@ -46,21 +46,26 @@ export function recordOf(a: LiveArrival, profile: string): TraceRecord {
     promptTokensEstimate: estimatePromptTokens('chat', body),
     prefixHashes: promptBlockHashes(renderPrompt(body)),
     prefixBlockTokens: PROMPT_BLOCK_TOKENS,
-    engineBlocks: { blockSize: getProfile(profile).blockSize, hashes: blockHashChain(ids, getProfile(profile).blockSize) },
+    engineBlocks: {
+      blockSize: getProfile(profile).blockSize,
+      hashes: blockHashChain(ids, getProfile(profile).blockSize),
+    },
     tenant: a.tenant,
     model: a.model,
   };
 }
 
 /** Runs `arrivals` through a live gateway of `raw` on virtual time; returns every pool's decisions in order. */
-export async function runLive(raw: Record<string, unknown>, arrivals: readonly LiveArrival[]): Promise<PoolEvent[]> {
+export async function runLive(
+  raw: Record<string, unknown>,
+  arrivals: readonly LiveArrival[],
+): Promise<PoolEvent[]> {
   const clock = new VirtualClock();
   const config = validateConfig({ ...raw, server: { port: 0, host: '127.0.0.1' } }) as SwitchyardConfig;
   const gw = await Gateway.start({ config, clock, logger: createLogger('silent'), processMetrics: false });
   const events: PoolEvent[] = [];
   const listen = (): void => {
-    for (const p of gw.current.pools)
-      p.driver.onEvent ??= (e) => events.push({ ...e, pool: p.name });
+    for (const p of gw.current.pools) p.driver.onEvent ??= (e) => events.push({ ...e, pool: p.name });
   };
   listen();
   const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
@@ -104,7 +109,8 @@ export async function runLive(raw: Record<string, unknown>, arrivals: readonly L
       await new Promise((r) => setImmediate(r));
       listen();
       calm = quiet() ? calm + 1 : 0;
-      if (performance.now() > deadline) throw new Error(`the live gateway did not settle at ${clock.now()} ms`);
+      if (performance.now() > deadline)
+        throw new Error(`the live gateway did not settle at ${clock.now()} ms`);
       if (calm === 1) await new Promise((r) => setTimeout(r, 1));
     }
   };

@@ -57,7 +57,10 @@ function config(policy: string): Record<string, unknown> {
  */
 function workload(n: number, seed: number): LiveArrival[] {
   const rng = new SeededRng(seed);
-  const systems = Array.from({ length: 4 }, (_, i) => `You are assistant ${i}. ${'Be precise and brief. '.repeat(60 + 20 * i)}`);
+  const systems = Array.from(
+    { length: 4 },
+    (_, i) => `You are assistant ${i}. ${'Be precise and brief. '.repeat(60 + 20 * i)}`,
+  );
   const histories = new Map<number, { role: 'system' | 'user' | 'assistant'; content: string }[]>();
   const out: LiveArrival[] = [];
   let t = 50.25;
@@ -70,7 +73,10 @@ function workload(n: number, seed: number): LiveArrival[] {
       h = [{ role: 'system', content: systems[conv % systems.length]! }];
       histories.set(conv, h);
     }
-    h.push({ role: 'user', content: `Question ${i} of conversation ${conv}: ${'why '.repeat(10 + Math.floor(rng.next() * 80))}` });
+    h.push({
+      role: 'user',
+      content: `Question ${i} of conversation ${conv}: ${'why '.repeat(10 + Math.floor(rng.next() * 80))}`,
+    });
     const maxTokens = 4 + Math.floor(rng.next() * 40);
     out.push({
       atMs: t,
@@ -105,23 +111,31 @@ async function runSim(raw: Record<string, unknown>, arrivals: readonly LiveArriv
 function canonical(events: readonly PoolEvent[]): string[] {
   const names = new Map<string, string>();
   // The initial target (no change) is set while the live gateway starts, before anyone listens.
-  return events.filter((e) => !(e.kind === 'scale' && e.reason === 'initial')).map((e) => {
-    if (e.kind !== 'start' && e.kind !== 'retry') return JSON.stringify(e);
-    const key = `${e.pool}\u0000${e.endpoint}`;
-    let name = names.get(key);
-    if (name === undefined) {
-      name = e.pool === 'big' ? `replica-${[...names.keys()].filter((k) => k.startsWith('big')).length}` : e.endpoint;
-      names.set(key, name);
-    }
-    return JSON.stringify({ ...e, endpoint: name });
-  });
+  return events
+    .filter((e) => !(e.kind === 'scale' && e.reason === 'initial'))
+    .map((e) => {
+      if (e.kind !== 'start' && e.kind !== 'retry') return JSON.stringify(e);
+      const key = `${e.pool}\u0000${e.endpoint}`;
+      let name = names.get(key);
+      if (name === undefined) {
+        name =
+          e.pool === 'big'
+            ? `replica-${[...names.keys()].filter((k) => k.startsWith('big')).length}`
+            : e.endpoint;
+        names.set(key, name);
+      }
+      return JSON.stringify({ ...e, endpoint: name });
+    });
 }
 
-describe('the simulator runs the gateway\'s own decisions', () => {
+describe("the simulator runs the gateway's own decisions", () => {
   const arrivals = workload(240, 11);
 
   it('default policy: same routes, queue order, drops and scale events as the live gateway', async () => {
-    const [live, sim] = [await runLive(config('default'), arrivals), await runSim(config('default'), arrivals)];
+    const [live, sim] = [
+      await runLive(config('default'), arrivals),
+      await runSim(config('default'), arrivals),
+    ];
     const kinds = (k: string) => live.filter((e) => e.kind === k).length;
     assert.ok(kinds('start') > 200, `only ${kinds('start')} starts`);
     assert.ok(kinds('scale') >= 2, 'the large pool scales from zero and up');
