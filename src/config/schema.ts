@@ -6,7 +6,6 @@
 import { z } from 'zod';
 import { LIVE_POLICIES, POLICY_OPTIONS } from '../autoscaler/policies/index.js';
 import { ENGINE_PROFILES } from '../engine-model/profiles.js';
-import type { PluginFactory, RoutingPlugin } from '../framework/routing.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 
 const positiveInt = z.number().int().positive();
@@ -202,8 +201,11 @@ function addIssues(
     ctx.addIssue({ ...issue, path: [...base, ...issue.path] } as z.core.$ZodRawIssue);
 }
 
+/** Registered plugin types → their params schemas (a registry's factories carry them). */
+type PluginSchemas = ReadonlyMap<string, { readonly params: z.ZodType<object> }>;
+
 /** A plugin reference's type must be registered and its params must pass the plugin's strict schema. */
-function checkPlugin(kind: string, factories: ReadonlyMap<string, PluginFactory<RoutingPlugin>>) {
+function checkPlugin(kind: string, factories: PluginSchemas) {
   return (ref: { type: string; params: Record<string, unknown> }, ctx: z.RefinementCtx): void => {
     const factory = factories.get(ref.type);
     if (factory === undefined) {
@@ -225,7 +227,7 @@ const scorerRefSchema = z
   })
   .superRefine(checkPlugin('scorer', ROUTING_PLUGINS.scorers));
 
-const pluginRefSchema = (kind: string, factories: ReadonlyMap<string, PluginFactory<RoutingPlugin>>) =>
+const pluginRefSchema = (kind: string, factories: PluginSchemas) =>
   z
     .union([
       z
