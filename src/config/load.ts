@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { formatPath } from '../core/path.js';
+import { describeIssues } from '../core/path.js';
 import { type SchedulingConfig, type SwitchyardConfig, configSchema, mergeClassBounds } from './schema.js';
 
 /** A configuration that failed to load; `message` lists every problem with its key path. */
@@ -52,11 +52,8 @@ export function validateConfig(raw: unknown, source = 'config'): Readonly<Switch
 }
 
 function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .map((i) => {
-      const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
-      return `  - ${formatPath(i.path) || '(root)'}: ${i.message}${keys}`;
-    })
+  return describeIssues(issues)
+    .map((line) => `  - ${line}`)
     .join('\n');
 }
 

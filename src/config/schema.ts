@@ -4,8 +4,9 @@
  * Unknown keys are errors (strict objects), so a typo never silently does nothing.
  */
 import { z } from 'zod';
-import { LIVE_POLICIES } from '../autoscaler/policies/names.js';
+import { LIVE_POLICIES, POLICY_OPTIONS } from '../autoscaler/policies/index.js';
 import { ENGINE_PROFILES } from '../engine-model/profiles.js';
+import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 
 const positiveInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
@@ -186,24 +187,61 @@ const poolSchedulingSchema = z.strictObject({
   defaultPriority: schedulingKeys.defaultPriority.optional(),
 });
 
-const scorerRefSchema = z.strictObject({
-  type: z.string().min(1),
-  weight: z.number().positive().default(1),
-  params: z.record(z.string(), z.unknown()).default({}),
-});
+/** The built-in routing plugins, whose schemas check each reference's type and params. */
+const ROUTING_PLUGINS = builtinRoutingRegistry();
 
-const pluginRefSchema = z.union([
+/** Adds the issues of `result` to `ctx`, their paths below `base`. */
+function addIssues(
+  ctx: z.RefinementCtx,
+  base: readonly PropertyKey[],
+  result: z.ZodSafeParseResult<unknown>,
+): void {
+  if (result.success) return;
+  for (const issue of result.error.issues)
+    ctx.addIssue({ ...issue, path: [...base, ...issue.path] } as z.core.$ZodRawIssue);
+}
+
+/** Registered plugin types → their params schemas (a registry's factories carry them). */
+type PluginSchemas = ReadonlyMap<string, { readonly params: z.ZodType<object> }>;
+
+/** A plugin reference's type must be registered and its params must pass the plugin's strict schema. */
+function checkPlugin(kind: string, factories: PluginSchemas) {
+  return (ref: { type: string; params: Record<string, unknown> }, ctx: z.RefinementCtx): void => {
+    const factory = factories.get(ref.type);
+    if (factory === undefined) {
+      const known = [...factories.keys()].join(', ');
+      ctx.addIssue({ code: 'custom', message: `unknown ${kind} type "${ref.type}" (known: ${known})` });
+      return;
+    }
+    addIssues(ctx, ['params'], factory.params.safeParse(ref.params));
+  };
+}
+
+const pluginParams = z.record(z.string(), z.unknown()).default({});
+
+const scorerRefSchema = z
+  .strictObject({
+    type: z.string().min(1),
+    weight: z.number().positive().default(1),
+    params: pluginParams,
+  })
+  .superRefine(checkPlugin('scorer', ROUTING_PLUGINS.scorers));
+
+const pluginRefSchema = (kind: string, factories: PluginSchemas) =>
   z
-    .string()
-    .min(1)
-    .transform((type) => ({ type, params: {} as Record<string, unknown> })),
-  z.strictObject({ type: z.string().min(1), params: z.record(z.string(), z.unknown()).default({}) }),
-]);
+    .union([
+      z
+        .string()
+        .min(1)
+        .transform((type) => ({ type, params: {} as Record<string, unknown> })),
+      z.strictObject({ type: z.string().min(1), params: pluginParams }),
+    ])
+    .superRefine(checkPlugin(kind, factories));
 
 const routerProfileSchema = z.strictObject({
-  filters: z.array(pluginRefSchema).default([]),
+  filters: z.array(pluginRefSchema('filter', ROUTING_PLUGINS.filters)).default([]),
   scorers: z.array(scorerRefSchema).default([]),
-  picker: pluginRefSchema,
+  picker: pluginRefSchema('picker', ROUTING_PLUGINS.pickers),
 });
 
 export const instanceTypeSchema = z.strictObject({
@@ -258,7 +296,8 @@ const scalingSchema = z
   .strictObject({
     /**
      * A policy by name, any a gateway can run (docs/autoscaling.md; `oracle` is the simulator's),
-     * with its options (each policy's defaults are its peer's published ones).
+     * with its options (each policy's defaults are its peer's published ones), checked against the
+     * policy's strict schema.
      */
     policy: z.enum(LIVE_POLICIES).default('kpa'),
     options: z.record(z.string(), z.unknown()).default({}),
@@ -291,7 +330,8 @@ const scalingSchema = z
       emulatedActuatorSchema,
     ]),
   })
-  .refine((s) => s.maxReplicas >= s.minReplicas, 'maxReplicas must be ≥ minReplicas');
+  .refine((s) => s.maxReplicas >= s.minReplicas, 'maxReplicas must be ≥ minReplicas')
+  .superRefine((s, ctx) => addIssues(ctx, ['options'], POLICY_OPTIONS[s.policy].safeParse(s.options)));
 
 const poolSchema = z
   .strictObject({

@@ -4,6 +4,7 @@
  * request's signals and frozen {@link EndpointView}s; they do no I/O, read no clock and draw
  * randomness only from the {@link Rng} the framework passes in.
  */
+import type { z } from 'zod';
 import type { Rng } from '../core/rng.js';
 import type { EndpointView } from './endpoint.js';
 
@@ -142,8 +143,12 @@ export interface RoutingObserver {
 /** A plugin of any extension point. */
 export type RoutingPlugin = Filter | Scorer | Picker;
 
-/** Factory signature every routing plugin registers: `(name, params) → plugin`. */
-export type PluginFactory<P extends RoutingPlugin> = (
-  name: string,
-  params: Readonly<Record<string, unknown>>,
-) => P;
+/**
+ * What every routing plugin registers: `(name, params) → plugin`, which validates `params` with
+ * the plugin's schema first, and that schema, so a config can be checked without building anything.
+ */
+export interface PluginFactory<P extends RoutingPlugin> {
+  (name: string, params: Readonly<Record<string, unknown>>): P;
+  /** The plugin's parameters: a strict schema holding their defaults. */
+  readonly params: z.ZodType<object>;
+}

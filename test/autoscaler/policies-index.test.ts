@@ -11,6 +11,8 @@ describe('scaling policies by name', () => {
         m: {
           scaling: {
             policy,
+            // static keeps a count the config must give; the others run on their defaults.
+            options: policy === 'static' ? { replicas: 1 } : {},
             catalog: [{ name: 't', profile: 'qwen2.5-1.5b-h100', onDemandUsdPerHour: 1 }],
             actuator: { kind: 'process' },
           },

@@ -30,7 +30,7 @@ const ALLOWED: Record<string, string[]> = {
   router: ['core', 'framework', 'plugins', 'engine-model'],
   datalayer: ['core', 'framework', 'engine-model'],
   adapters: ['core', 'framework', 'datalayer'],
-  config: ['core', 'engine-model', 'autoscaler'],
+  config: ['core', 'engine-model', 'autoscaler', 'plugins'],
   obs: ['core'],
   emulator: ['core', 'engine-model'],
   traces: ['core', 'scheduler'],

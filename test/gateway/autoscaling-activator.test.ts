@@ -104,10 +104,18 @@ describe('reloads of autoscaled pools', () => {
       assert.equal(t.gw.poolScalers.get('big'), first, 'an unchanged scaling block keeps its scaler');
       assert.equal(t.gw.current.byModel.get('big')!.engines.length, 1, 'and its registered replica');
 
-      await assert.rejects(
-        t.gw.reload(validateConfig({ ...base, pools: { big: pool({ options: { stableWindowMs: 100 } }) } })),
-        /stableWindowMs/,
+      // The config refuses a bad option; one that skipped validation is still refused whole.
+      assert.throws(
+        () => validateConfig({ ...base, pools: { big: pool({ options: { stableWindowMs: 100 } }) } }),
+        /pools\.big\.scaling\.options\.stableWindowMs/,
       );
+      const good = validateConfig({ ...base, pools: { big: pool() } });
+      const big = good.pools.big!;
+      const unchecked = {
+        ...good,
+        pools: { big: { ...big, scaling: { ...big.scaling!, options: { stableWindowMs: 100 } } } },
+      };
+      await assert.rejects(t.gw.reload(unchecked), /stableWindowMs/);
       assert.equal(t.gw.poolScalers.get('big'), first, 'a rejected reload changes nothing');
 
       await t.gw.reload(validateConfig({ ...base, pools: { big: pool({ maxReplicas: 3 }) } }));

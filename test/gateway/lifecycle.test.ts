@@ -47,11 +47,19 @@ describe('lifecycle', () => {
   it('a reload with a bad config is rejected and the running config stays', async () => {
     const t = await startGateway({ pools: { a: emulatedPool('a', ['a-0']) } });
     try {
-      const bad = validateConfig({
-        ...base,
-        router: { profile: { picker: 'no-such-picker' } },
-        pools: { a: emulatedPool('a', ['a-0']) },
-      });
+      // The config refuses an unknown plugin; one that skipped validation is still refused whole.
+      assert.throws(
+        () =>
+          validateConfig({
+            ...base,
+            router: { profile: { picker: 'no-such-picker' } },
+            pools: { a: emulatedPool('a', ['a-0']) },
+          }),
+        /router\.profile\.picker: unknown picker type "no-such-picker"/,
+      );
+      const good = validateConfig({ ...base, pools: { a: emulatedPool('a', ['a-0']) } });
+      const picker = { type: 'no-such-picker', params: {} };
+      const bad = { ...good, router: { ...good.router, profile: { filters: [], scorers: [], picker } } };
       await assert.rejects(t.gw.reload(bad), /unknown picker type "no-such-picker"/);
       assert.equal(t.gw.current.version, 1);
       const r = await t.client.chat.completions.create({

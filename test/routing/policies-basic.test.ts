@@ -304,8 +304,8 @@ describe('label-filter', () => {
 
   it('refuses a malformed selector, naming the key', () => {
     assert.throws(() => ids({ labels: ['tier'] }), /labels must map/);
-    assert.throws(() => ids({ labels: { tier: [] } }), /at labels\.tier/);
-    assert.throws(() => ids({ labels: { tier: 3 } }), /at labels\.tier/);
+    assert.throws(() => ids({ labels: { tier: [] } }), /labels\.tier must/);
+    assert.throws(() => ids({ labels: { tier: 3 } }), /labels\.tier must/);
   });
 });
 

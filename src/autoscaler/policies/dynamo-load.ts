@@ -20,6 +20,7 @@
  * `load_min_observations` (5 forward passes) becomes 5 requests completed in that window; a pool with
  * no traffic at all counts as under the SLA.
  */
+import { z } from 'zod';
 import { assert } from '../../core/assert.js';
 import type { ScalingContext, ScalingDecision, ScalingPolicy } from '../types.js';
 
@@ -51,6 +52,18 @@ export const DYNAMO_LOAD_DEFAULTS: Readonly<Required<DynamoLoadOptions>> = Objec
   minEndpoint: 1, // §0: "min endpoint ≥ 1" (no scale to zero)
   throughputFloor: false, // §4.3: throughput mode is a separate mode; off unless asked for
   throughputIntervalMs: 180_000, // §4.3: throughput_adjustment_interval 180 s
+});
+
+/** The options `scaling.options` may set (each defaults to {@link DYNAMO_LOAD_DEFAULTS}). */
+export const DYNAMO_LOAD_OPTIONS = z.strictObject({
+  intervalMs: z.number().positive().optional(),
+  sensitivity: z.number().gt(0).max(1).optional(),
+  minObservations: z.number().int().nonnegative().optional(),
+  windowMs: z.number().positive().nullable().optional(),
+  quantile: z.number().gt(0).lt(1).nullable().optional(),
+  minEndpoint: z.number().int().nonnegative().optional(),
+  throughputFloor: z.boolean().optional(),
+  throughputIntervalMs: z.number().positive().optional(),
 });
 
 /** A Dynamo load-based policy for one pool; see the module comment. */

@@ -38,6 +38,7 @@
  * highest recommendation of the last `downDelayMs`, which also delays scale-to-zero by that long
  * after both rates fell below `zeroRps`.
  */
+import { z } from 'zod';
 import { assert } from '../../core/assert.js';
 import type { ScalingContext, ScalingDecision, ScalingPolicy } from '../types.js';
 
@@ -239,6 +240,22 @@ export const FORECAST_DEFAULTS: Readonly<Required<ForecastOptions>> = Object.fre
   shortWindowMs: 30_000, // ours; Ray's look-back is 30 s (§4.4)
   downDelayMs: 120_000, // ours; HPA keeps the highest of the last 300 s (§2.2), shortened: the forecast already looks ahead
   zeroRps: 0.01, // ours: under one request per 100 s
+});
+
+/** The options `scaling.options` may set (each defaults to {@link FORECAST_DEFAULTS}). */
+export const FORECAST_OPTIONS = z.strictObject({
+  intervalMs: z.number().positive().optional(),
+  stepMs: z.number().int().positive().optional(),
+  seasonSteps: z.number().int().min(2).nullable().optional(),
+  alpha: z.number().gt(0).max(1).optional(),
+  beta: z.number().min(0).max(1).optional(),
+  gamma: z.number().min(0).max(1).optional(),
+  errorAlpha: z.number().gt(0).max(1).optional(),
+  z: z.number().nonnegative().optional(),
+  utilization: z.number().gt(0).max(1).optional(),
+  shortWindowMs: z.number().positive().optional(),
+  downDelayMs: z.number().nonnegative().optional(),
+  zeroRps: z.number().nonnegative().optional(),
 });
 
 /** A Holt-Winters predictive policy for one pool; see the module comment. */

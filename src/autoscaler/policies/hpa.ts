@@ -38,6 +38,7 @@
  * As HPA does on its first sync (horizontal.go `recordInitialRecommendation`), the first decision
  * records `current` as a recommendation, so a new HPA does not scale down within 300 s.
  */
+import { z } from 'zod';
 import { assert } from '../../core/assert.js';
 import type { MetricsView, ScalingContext, ScalingDecision, ScalingPolicy } from '../types.js';
 
@@ -101,6 +102,34 @@ export const HPA_DEFAULTS: Readonly<HpaOptions> = Object.freeze({
   }),
   intervalMs: 15_000, // §2.1: horizontal-pod-autoscaler-sync-period 15 s
 } satisfies HpaOptions);
+
+const hpaRulesSchema = z.strictObject({
+  stabilizationWindowMs: z.number().nonnegative(),
+  selectPolicy: z.enum(['Max', 'Min', 'Disabled']),
+  policies: z.array(
+    z.strictObject({
+      type: z.enum(['Pods', 'Percent']),
+      value: z.number().positive(),
+      periodMs: z.number().positive(),
+    }),
+  ),
+});
+
+/**
+ * The options `scaling.options` may set (each defaults to {@link HPA_DEFAULTS}); `scaleUp` and
+ * `scaleDown` replace the whole default rules object, so all their keys are required.
+ */
+export const HPA_OPTIONS = z.strictObject({
+  metric: z
+    .enum(['concurrency', 'queued', 'engineWaiting', 'kvUsage', 'arrivalRate', 'tokensPerSecond'])
+    .optional(),
+  target: z.number().positive().optional(),
+  windowMs: z.number().positive().optional(),
+  tolerance: z.number().nonnegative().optional(),
+  scaleUp: hpaRulesSchema.optional(),
+  scaleDown: hpaRulesSchema.optional(),
+  intervalMs: z.number().positive().optional(),
+});
 
 /** A Kubernetes HPA for one pool; see the module comment. */
 export function createHpa(options: Partial<HpaOptions> = {}): ScalingPolicy {

@@ -51,6 +51,7 @@
  * activator's placement (host concerns), `min-scale`/`max-scale` (the controller clamps to the
  * pool's [min, max]), and unreachable revisions (a pool always receives traffic, so maxDown applies).
  */
+import { z } from 'zod';
 import { assert } from '../../core/assert.js';
 import type { ScalingContext, ScalingDecision, ScalingPolicy } from '../types.js';
 
@@ -96,6 +97,26 @@ export const KPA_DEFAULTS: Readonly<KpaOptions> = Object.freeze({
   scaleToZeroPodRetentionMs: 0, // §1.6: scale-to-zero-pod-retention-period 0 s
   activationTimeoutMs: 630_000, // §1.5 and §6.3: progress-deadline 600 s + 30 s
   intervalMs: 2000, // §1.3 and §1.6: tick 2 s
+});
+
+/** The options `scaling.options` may set (each defaults to {@link KPA_DEFAULTS}), with Knative's bounds. */
+export const KPA_OPTIONS = z.strictObject({
+  targetConcurrency: z.number().min(0.01).optional(),
+  stableWindowMs: z
+    .number()
+    .min(6000)
+    .max(3_600_000)
+    .multipleOf(1000, { error: 'must be whole seconds' })
+    .optional(),
+  panicWindowPercentage: z.number().min(1).max(100).optional(),
+  panicThreshold: z.number().min(1.1).max(10).optional(),
+  maxScaleUpRate: z.number().gt(1).optional(),
+  maxScaleDownRate: z.number().gt(1).optional(),
+  enableScaleToZero: z.boolean().optional(),
+  scaleToZeroGracePeriodMs: z.number().positive().optional(),
+  scaleToZeroPodRetentionMs: z.number().nonnegative().optional(),
+  activationTimeoutMs: z.number().positive().optional(),
+  intervalMs: z.number().positive().optional(),
 });
 
 /** A Knative KPA for one pool; see the module comment. */

@@ -1,7 +1,7 @@
 /**
  * @module autoscaler/policies/names
- * The scaling policies' names, with no code behind them, so the config schema can list them
- * without loading any policy.
+ * The scaling policies' names, with no code behind them, in one place for the config schema, the
+ * policy factory and the simulator's command line.
  */
 
 /** Policies a gateway can run. */

@@ -26,6 +26,7 @@
  * interval is above 0 the oracle keeps at least max(1, ready + starting) (`drain-queue`), else a
  * pool woken by the activator could be sent back to zero with the request still waiting.
  */
+import { z } from 'zod';
 import { assert } from '../../core/assert.js';
 import type { ScalingContext, ScalingDecision, ScalingPolicy } from '../types.js';
 
@@ -49,6 +50,13 @@ export const ORACLE_DEFAULTS: Readonly<Required<Omit<OracleOptions, 'arrivals'>>
   intervalMs: 5_000, // ours: finer than any practical policy's tick, so the bound is tight
   subWindowMs: 10_000, // ours: a rate over 10 s; Knative's panic window is 6 s (§1.1)
   utilization: 1, // ours: a bound needs no headroom (see the module comment)
+});
+
+/** The options a caller may set (each defaults to {@link ORACLE_DEFAULTS}); the arrivals come from the simulator. */
+export const ORACLE_OPTIONS = z.strictObject({
+  intervalMs: z.number().positive().optional(),
+  subWindowMs: z.number().positive().optional(),
+  utilization: z.number().gt(0).max(1).optional(),
 });
 
 /** The future-knowing reference policy for one pool; see the module comment. */

@@ -20,6 +20,7 @@
  * the gateway, as Ray counts requests queued at its handles. "Current target" is
  * `ctx.lastDesired`; "running" is `ctx.replicas.ready`.
  */
+import { z } from 'zod';
 import { assert } from '../../core/assert.js';
 import type { ScalingContext, ScalingDecision, ScalingPolicy } from '../types.js';
 
@@ -54,6 +55,19 @@ export const RAY_SERVE_DEFAULTS: Readonly<Required<RayServeOptions>> = Object.fr
   upscalingFactor: null, // §4.4: upscaling_factor None → smoothing factor
   downscalingFactor: null, // §4.4: downscaling_factor None → smoothing factor
   intervalMs: 100, // §4.4: CONTROL_LOOP_INTERVAL_S = 0.1 s
+});
+
+/** The options `scaling.options` may set (each defaults to {@link RAY_SERVE_DEFAULTS}). */
+export const RAY_SERVE_OPTIONS = z.strictObject({
+  targetOngoingRequests: z.number().positive().optional(),
+  lookBackPeriodMs: z.number().positive().optional(),
+  upscaleDelayMs: z.number().nonnegative().optional(),
+  downscaleDelayMs: z.number().nonnegative().optional(),
+  downscaleToZeroDelayMs: z.number().nonnegative().nullable().optional(),
+  smoothingFactor: z.number().positive().optional(),
+  upscalingFactor: z.number().positive().nullable().optional(),
+  downscalingFactor: z.number().positive().nullable().optional(),
+  intervalMs: z.number().positive().optional(),
 });
 
 /** A Ray Serve default policy for one pool; see the module comment. */

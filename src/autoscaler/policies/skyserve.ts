@@ -16,6 +16,7 @@
  * The policy is ticked every 5 s and decides only when the interval SkyServe would have slept has
  * passed. Spot placement and the on-demand fallback are the planner's and controller's job.
  */
+import { z } from 'zod';
 import { assert } from '../../core/assert.js';
 import type { ScalingContext, ScalingDecision, ScalingPolicy } from '../types.js';
 
@@ -41,6 +42,16 @@ export const SKYSERVE_DEFAULTS: Readonly<Required<SkyServeOptions>> = Object.fre
   noReplicaDecisionIntervalMs: 5_000, // §5.2 and §0: 5 s while the target is 0
   upscaleDelayMs: 300_000, // §5.2: upscale_delay_seconds 300 → 15 decisions
   downscaleDelayMs: 1_200_000, // §5.2: downscale_delay_seconds 1200 → 60 decisions
+});
+
+/** The options `scaling.options` may set (each defaults to {@link SKYSERVE_DEFAULTS}). */
+export const SKYSERVE_OPTIONS = z.strictObject({
+  targetQpsPerReplica: z.number().positive().nullable().optional(),
+  qpsWindowMs: z.number().int().positive().optional(),
+  decisionIntervalMs: z.number().int().positive().optional(),
+  noReplicaDecisionIntervalMs: z.number().int().positive().optional(),
+  upscaleDelayMs: z.number().nonnegative().optional(),
+  downscaleDelayMs: z.number().nonnegative().optional(),
 });
 
 /** A SkyServe default policy for one pool; see the module comment. */

@@ -36,6 +36,7 @@
  * A request's TTFT includes its wait in the gateway, so after a scale from zero the first TTFTs
  * carry the cold start and rule 5 adds one step; rule 3 keeps that to one step per cold start.
  */
+import { z } from 'zod';
 import { assert } from '../../core/assert.js';
 import type { ScalingContext, ScalingDecision, ScalingPolicy } from '../types.js';
 
@@ -73,6 +74,24 @@ export const SLO_DEFAULTS: Readonly<Required<SloOptions>> = Object.freeze({
   downDelayMs: 120_000, // ours; shorter than HPA's 300 s (§2.2), the latency test already guards
   idleMs: 120_000, // ours; Knative removes the last pod ≈ 90 s after the last request (§1.5)
 });
+
+/** The options `scaling.options` may set (each defaults to {@link SLO_DEFAULTS}). */
+export const SLO_OPTIONS = z
+  .strictObject({
+    intervalMs: z.number().positive().optional(),
+    windowMs: z.number().positive().optional(),
+    upMargin: z.number().min(0).lt(1).optional(),
+    maxUpFactor: z.number().gt(1).optional(),
+    downThreshold: z.number().min(0).max(1).optional(),
+    concurrencyPerReplica: z.number().positive().optional(),
+    downUtilization: z.number().gt(0).max(1).optional(),
+    downDelayMs: z.number().nonnegative().optional(),
+    idleMs: z.number().nonnegative().optional(),
+  })
+  .refine(
+    (o) => (o.downThreshold ?? SLO_DEFAULTS.downThreshold) <= 1 - (o.upMargin ?? SLO_DEFAULTS.upMargin),
+    { error: 'must be ≤ 1 − upMargin', path: ['downThreshold'] },
+  );
 
 /** An SLO-feedback policy for one pool; see the module comment. */
 export function createSlo(options: SloOptions = {}): ScalingPolicy {

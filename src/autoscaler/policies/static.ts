@@ -4,6 +4,7 @@
  * "peak-provisioned" baseline is this policy with N chosen by the bench (the replicas the trace's
  * peak needs), so it has no policy of its own. The controller still clamps N to [min, max].
  */
+import { z } from 'zod';
 import { assert } from '../../core/assert.js';
 import type { ScalingDecision, ScalingPolicy } from '../types.js';
 
@@ -18,6 +19,15 @@ export const STATIC_DEFAULTS: Readonly<Required<Omit<StaticOptions, 'replicas'>>
   // Ours, not a peer's: the answer never changes, so the interval only bounds how late the
   // controller notices a changed [min, max]. 10 s is cheap and quick enough.
   intervalMs: 10_000,
+});
+
+/** The options `scaling.options` may set; the simulator's `--autoscale static` gives `replicas` itself. */
+export const STATIC_OPTIONS = z.strictObject({
+  replicas: z
+    .number({ error: (i) => (i.input === undefined ? 'static scaling needs a replica count' : undefined) })
+    .int()
+    .nonnegative(),
+  intervalMs: z.number().positive().optional(),
 });
 
 /** A policy that always decides `opts.replicas`. */

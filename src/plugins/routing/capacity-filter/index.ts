@@ -7,6 +7,7 @@
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Filter, PoolKnowledge, RoutingContext } from '../../../framework/routing.js';
+import { NO_PARAMS, pluginFactory } from '../params.js';
 
 export const CAPACITY_FILTER = 'capacity-filter';
 
@@ -37,4 +38,9 @@ export class CapacityFilter implements Filter {
   }
 }
 
-export const createCapacityFilter = (name: string): CapacityFilter => new CapacityFilter(name);
+/** No parameters. */
+export const createCapacityFilter = pluginFactory(
+  CAPACITY_FILTER,
+  NO_PARAMS,
+  (name) => new CapacityFilter(name),
+);

@@ -4,30 +4,34 @@
  * key picks its endpoint on a hash ring, unless that endpoint already carries more than its share
  * of the load; then the walk goes on clockwise to the first endpoint under the bound.
  */
+import { z } from 'zod';
 import { AssertionError } from '../../../core/assert.js';
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Picker, RoutingContext, RoutingRequest } from '../../../framework/routing.js';
 import { EndpointRings, prefixKey, stringKey } from '../hash-ring.js';
-import { numberParam } from '../params.js';
+import { integerIn, numberIn, pluginFactory } from '../params.js';
 
 export const CHWBL_PICKER = 'chwbl-picker';
 
-export interface ChwblParams {
-  /** c: an endpoint takes a request only while its load < ⌈c·(total + 1)/n⌉. */
-  readonly loadFactor: number;
+/** The picker's parameters and their defaults. */
+export const CHWBL_PARAMS = z.strictObject({
+  /**
+   * c: an endpoint takes a request only while its load < ⌈c·(total + 1)/n⌉. The paper's c = 1 + ε
+   * with ε = 0.25, HAProxy's hash-balance-factor 125, KubeAI's 125 %.
+   */
+  loadFactor: numberIn(1).default(1.25),
   /** Points per endpoint on the ring. */
-  readonly vnodes: number;
-  /** Prompt tokens whose prefix blocks form the key when the request has no session id. */
-  readonly keyTokens: number;
-}
+  vnodes: integerIn(1, 10_000).default(100),
+  /**
+   * Prompt tokens whose prefix blocks form the key when the request has no session id. Default: two
+   * of Mooncake's 512-token blocks, the shared system prompt and tool definitions.
+   */
+  keyTokens: numberIn(1).default(1024),
+});
 
-export const CHWBL_DEFAULTS: ChwblParams = {
-  // The paper's c = 1 + ε with ε = 0.25, HAProxy's hash-balance-factor 125, KubeAI's 125 %.
-  loadFactor: 1.25,
-  vnodes: 100,
-  // Two of Mooncake's 512-token blocks: the shared system prompt and tool definitions.
-  keyTokens: 1024,
-};
+export type ChwblParams = Readonly<z.output<typeof CHWBL_PARAMS>>;
+
+export const CHWBL_DEFAULTS: ChwblParams = Object.freeze(CHWBL_PARAMS.parse({}));
 
 /** Seed of the ring's points and keys (exported for tests that rebuild the ring by hand). */
 export const CHWBL_RING_SEED = 0x63687762;
@@ -80,13 +84,8 @@ export class ChwblPicker implements Picker {
   }
 }
 
-export function createChwblPicker(name: string, params: Readonly<Record<string, unknown>>): ChwblPicker {
-  const d = CHWBL_DEFAULTS;
-  const vnodes = numberParam(CHWBL_PICKER, params, 'vnodes', d.vnodes, 1, 10_000);
-  if (!Number.isInteger(vnodes)) throw new Error(`${CHWBL_PICKER}: vnodes must be an integer`);
-  return new ChwblPicker(name, {
-    loadFactor: numberParam(CHWBL_PICKER, params, 'loadFactor', d.loadFactor, 1),
-    vnodes,
-    keyTokens: numberParam(CHWBL_PICKER, params, 'keyTokens', d.keyTokens, 1),
-  });
-}
+export const createChwblPicker = pluginFactory(
+  CHWBL_PICKER,
+  CHWBL_PARAMS,
+  (name, p) => new ChwblPicker(name, p),
+);

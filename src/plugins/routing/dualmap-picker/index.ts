@@ -5,36 +5,33 @@
  * its predicted TTFT eats half the SLO, then the faster of the two (power of two choices); when both
  * would break the SLO the prefix is a hotspot and its next ring successors join the choice.
  */
+import { z } from 'zod';
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Picker, RoutingContext, RoutingRequest } from '../../../framework/routing.js';
 import { prefillPairs, stepTimeMs } from '../../../engine-model/step-time.js';
 import type { EngineProfile } from '../../../engine-model/types.js';
 import { EndpointRings, prefixKey, stringKey } from '../hash-ring.js';
-import { numberParam } from '../params.js';
+import { integerIn, numberIn, pluginFactory } from '../params.js';
 
 export const DUALMAP_PICKER = 'dualmap-picker';
 
-export interface DualMapParams {
+/** The picker's parameters, with DualMap's published defaults (ASISys/DualMap `start_up.py` and its scheduler). */
+export const DUALMAP_PARAMS = z.strictObject({
   /** The TTFT objective (ms); a prefix is a hotspot when both candidates would exceed it. */
-  readonly ttftSloMs: number;
+  ttftSloMs: numberIn(1).default(5000), // TTFT_SLO = 5 s
   /** Cache affinity holds while the preferred candidate's predicted TTFT ≤ this × the SLO. */
-  readonly affinitySloFraction: number;
+  affinitySloFraction: numberIn(0, 1).default(0.5), // dh_first_balance_ttft_thredhold = (TTFT_SLO / 2) / tpct
   /** Prompt tokens whose prefix blocks form the key. */
-  readonly keyTokens: number;
+  keyTokens: numberIn(1).default(1024), // hash_session_id: the first two 512-token Mooncake blocks
   /** Points per endpoint on each ring. */
-  readonly vnodes: number;
+  vnodes: integerIn(1, 10_000).default(160), // uhashring's default ring: 160 points per node
   /** Prefill time per uncached token on endpoints without an engine profile (ms). */
-  readonly prefillMsPerToken: number;
-}
+  prefillMsPerToken: numberIn(0).default(0.127), // PREFILL_TPOT = 0.000127 s per token
+});
 
-/** DualMap's published defaults (ASISys/DualMap `start_up.py` and its scheduler). */
-export const DUALMAP_DEFAULTS: DualMapParams = {
-  ttftSloMs: 5000, // TTFT_SLO = 5 s
-  affinitySloFraction: 0.5, // dh_first_balance_ttft_thredhold = (TTFT_SLO / 2) / tpct
-  keyTokens: 1024, // hash_session_id: the first two 512-token Mooncake blocks
-  vnodes: 160, // uhashring's default ring: 160 points per node
-  prefillMsPerToken: 0.127, // PREFILL_TPOT = 0.000127 s per token
-};
+export type DualMapParams = Readonly<z.output<typeof DUALMAP_PARAMS>>;
+
+export const DUALMAP_DEFAULTS: DualMapParams = Object.freeze(DUALMAP_PARAMS.parse({}));
 
 /** Two independent rings: different seeds place both the endpoints and the keys differently. */
 export const DUALMAP_RING_SEEDS = [0x64756131, 0x64756132] as const;
@@ -137,16 +134,8 @@ function lighter(
   return ctx.rng.next() < 0.5 ? a : b;
 }
 
-export function createDualMapPicker(name: string, params: Readonly<Record<string, unknown>>): DualMapPicker {
-  const d = DUALMAP_DEFAULTS;
-  const t = DUALMAP_PICKER;
-  const vnodes = numberParam(t, params, 'vnodes', d.vnodes, 1, 10_000);
-  if (!Number.isInteger(vnodes)) throw new Error(`${t}: vnodes must be an integer`);
-  return new DualMapPicker(name, {
-    ttftSloMs: numberParam(t, params, 'ttftSloMs', d.ttftSloMs, 1),
-    affinitySloFraction: numberParam(t, params, 'affinitySloFraction', d.affinitySloFraction, 0, 1),
-    keyTokens: numberParam(t, params, 'keyTokens', d.keyTokens, 1),
-    vnodes,
-    prefillMsPerToken: numberParam(t, params, 'prefillMsPerToken', d.prefillMsPerToken, 0),
-  });
-}
+export const createDualMapPicker = pluginFactory(
+  DUALMAP_PICKER,
+  DUALMAP_PARAMS,
+  (name, p) => new DualMapPicker(name, p),
+);

@@ -5,6 +5,7 @@
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Filter, RoutingRequest } from '../../../framework/routing.js';
+import { NO_PARAMS, pluginFactory } from '../params.js';
 
 export const HEALTHY_FILTER = 'healthy-filter';
 
@@ -26,4 +27,9 @@ export class HealthyFilter implements Filter {
   }
 }
 
-export const createHealthyFilter = (name: string): HealthyFilter => new HealthyFilter(name);
+/** No parameters. */
+export const createHealthyFilter = pluginFactory(
+  HEALTHY_FILTER,
+  NO_PARAMS,
+  (name) => new HealthyFilter(name),
+);

@@ -4,6 +4,7 @@
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Scorer } from '../../../framework/routing.js';
+import { NO_PARAMS, pluginFactory } from '../params.js';
 
 export const KV_USAGE_SCORER = 'kv-usage-scorer';
 
@@ -34,4 +35,9 @@ export class KvUsageScorer implements Scorer {
   }
 }
 
-export const createKvUsageScorer = (name: string): KvUsageScorer => new KvUsageScorer(name);
+/** No parameters. */
+export const createKvUsageScorer = pluginFactory(
+  KV_USAGE_SCORER,
+  NO_PARAMS,
+  (name) => new KvUsageScorer(name),
+);

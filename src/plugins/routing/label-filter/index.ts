@@ -2,8 +2,10 @@
  * @module plugins/routing/label-filter
  * Keeps endpoints whose configured labels match a selector (tier, locality, zone, …).
  */
+import { z } from 'zod';
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Filter } from '../../../framework/routing.js';
+import { pluginFactory } from '../params.js';
 
 export const LABEL_FILTER = 'label-filter';
 
@@ -44,17 +46,21 @@ export class LabelFilter implements Filter {
 }
 
 /** `labels`: label key → allowed value, or a non-empty list of allowed values. */
-export function createLabelFilter(name: string, params: Readonly<Record<string, unknown>>): LabelFilter {
-  const raw = params.labels ?? {};
-  const bad = `${LABEL_FILTER}: labels must map each label key to a string or a non-empty list of strings`;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(bad);
+export const LABEL_FILTER_PARAMS = z.strictObject({
+  labels: z
+    .record(
+      z.string().min(1, { error: 'label keys must not be empty' }),
+      z.union([z.string(), z.array(z.string()).min(1, { error: 'must not be an empty list' })], {
+        error: 'must be a string or a non-empty list of strings',
+      }),
+      { error: 'must map each label key to a string or a non-empty list of strings' },
+    )
+    .default({}),
+});
+
+export const createLabelFilter = pluginFactory(LABEL_FILTER, LABEL_FILTER_PARAMS, (name, p) => {
   const selector: Record<string, readonly string[]> = {};
-  for (const [key, value] of Object.entries(raw)) {
-    const values = typeof value === 'string' ? [value] : value;
-    if (!Array.isArray(values) || values.length === 0 || !values.every((v) => typeof v === 'string')) {
-      throw new Error(`${bad} (at labels.${key})`);
-    }
-    selector[key] = values as string[];
-  }
+  for (const [key, value] of Object.entries(p.labels))
+    selector[key] = typeof value === 'string' ? [value] : value;
   return new LabelFilter(name, selector);
-}
+});

@@ -4,6 +4,7 @@
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Scorer } from '../../../framework/routing.js';
+import { NO_PARAMS, pluginFactory } from '../params.js';
 
 export const LEAST_OUTSTANDING_SCORER = 'least-outstanding-scorer';
 
@@ -29,5 +30,9 @@ export class LeastOutstandingScorer implements Scorer {
   }
 }
 
-export const createLeastOutstandingScorer = (name: string): LeastOutstandingScorer =>
-  new LeastOutstandingScorer(name);
+/** No parameters. */
+export const createLeastOutstandingScorer = pluginFactory(
+  LEAST_OUTSTANDING_SCORER,
+  NO_PARAMS,
+  (name) => new LeastOutstandingScorer(name),
+);

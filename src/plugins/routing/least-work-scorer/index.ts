@@ -4,6 +4,7 @@
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { RoutingContext, Scorer } from '../../../framework/routing.js';
+import { NO_PARAMS, pluginFactory } from '../params.js';
 
 export const LEAST_WORK_SCORER = 'least-work-scorer';
 
@@ -30,4 +31,9 @@ export class LeastWorkScorer implements Scorer {
   }
 }
 
-export const createLeastWorkScorer = (name: string): LeastWorkScorer => new LeastWorkScorer(name);
+/** No parameters. */
+export const createLeastWorkScorer = pluginFactory(
+  LEAST_WORK_SCORER,
+  NO_PARAMS,
+  (name) => new LeastWorkScorer(name),
+);

@@ -3,6 +3,7 @@
  * Picks the highest total score; ties are broken uniformly at random with the seeded Rng.
  */
 import type { Picker, RoutingContext } from '../../../framework/routing.js';
+import { NO_PARAMS, pluginFactory } from '../params.js';
 
 export const MAX_SCORE_PICKER = 'max-score-picker';
 
@@ -31,4 +32,9 @@ export class MaxScorePicker implements Picker {
   }
 }
 
-export const createMaxScorePicker = (name: string): MaxScorePicker => new MaxScorePicker(name);
+/** No parameters. */
+export const createMaxScorePicker = pluginFactory(
+  MAX_SCORE_PICKER,
+  NO_PARAMS,
+  (name) => new MaxScorePicker(name),
+);

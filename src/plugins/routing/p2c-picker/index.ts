@@ -2,9 +2,10 @@
  * @module plugins/routing/p2c-picker
  * Power of two choices: two distinct candidates drawn at random, the less loaded one wins.
  */
+import { z } from 'zod';
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Picker, RoutingContext } from '../../../framework/routing.js';
-import { enumParam } from '../params.js';
+import { oneOf, pluginFactory } from '../params.js';
 
 export const P2C_PICKER = 'p2c-picker';
 
@@ -49,6 +50,11 @@ export class P2cPicker implements Picker {
   }
 }
 
-/** `load` defaults to `requests`. */
-export const createP2cPicker = (name: string, params: Readonly<Record<string, unknown>>): P2cPicker =>
-  new P2cPicker(name, enumParam(P2C_PICKER, params, 'load', ['requests', 'work']));
+/** `load`: what "less loaded" compares (see {@link P2cLoad}). */
+export const P2C_PARAMS = z.strictObject({ load: oneOf(['requests', 'work']).default('requests') });
+
+export const createP2cPicker = pluginFactory(
+  P2C_PICKER,
+  P2C_PARAMS,
+  (name, p) => new P2cPicker(name, p.load),
+);

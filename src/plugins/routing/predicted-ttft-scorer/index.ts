@@ -21,28 +21,32 @@
  * the candidate the prompt's prefix key hashes to on a ring, so one family of prompts gathers on one
  * replica while the prediction cannot tell the replicas apart (see `home`).
  */
+import { z } from 'zod';
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { RoutingContext, RoutingRequest, Scorer } from '../../../framework/routing.js';
 import { ENGINE_PROFILES } from '../../../engine-model/profiles.js';
 import { prefillPairs, stepTimeMs } from '../../../engine-model/step-time.js';
 import type { EngineProfile } from '../../../engine-model/types.js';
 import { EndpointRings, prefixKey, stringKey } from '../hash-ring.js';
-import { numberParam } from '../params.js';
+import { numberIn, pluginFactory } from '../params.js';
 
 export const PREDICTED_TTFT_SCORER = 'predicted-ttft-scorer';
 
 /** Scores of the other near-best candidates once a home is chosen: below 1, above every other. */
 const BAND_FLOOR = 0.99;
 
-export interface PredictedTtftParams {
+/** The scorer's parameters and their defaults. */
+export const PREDICTED_TTFT_PARAMS = z.strictObject({
   /** Near-best: a prediction within this fraction of the best one, plus `nearMs`. */
-  readonly nearFraction: number;
-  readonly nearMs: number;
+  nearFraction: numberIn(0, 1).default(0.1),
+  nearMs: numberIn(0).default(2),
   /** Prompt tokens whose prefix blocks form the key that picks a family's home replica. */
-  readonly keyTokens: number;
-}
+  keyTokens: numberIn(1).default(1024),
+});
 
-export const PREDICTED_TTFT_DEFAULTS: PredictedTtftParams = { nearFraction: 0.1, nearMs: 2, keyTokens: 1024 };
+export type PredictedTtftParams = Readonly<z.output<typeof PREDICTED_TTFT_PARAMS>>;
+
+export const PREDICTED_TTFT_DEFAULTS: PredictedTtftParams = Object.freeze(PREDICTED_TTFT_PARAMS.parse({}));
 
 /** Assumed for endpoints without an engine profile (provider APIs): an 8B model on one H100. */
 const FALLBACK_PROFILE: EngineProfile = ENGINE_PROFILES['llama3.1-8b-h100']!;
@@ -168,14 +172,8 @@ export function predictTtftMs(req: RoutingRequest, v: EndpointView, ctx: Routing
   return ttft;
 }
 
-export const createPredictedTtftScorer = (
-  name: string,
-  params: Readonly<Record<string, unknown>>,
-): PredictedTtftScorer => {
-  const d = PREDICTED_TTFT_DEFAULTS;
-  return new PredictedTtftScorer(name, {
-    nearFraction: numberParam(PREDICTED_TTFT_SCORER, params, 'nearFraction', d.nearFraction, 0, 1),
-    nearMs: numberParam(PREDICTED_TTFT_SCORER, params, 'nearMs', d.nearMs, 0),
-    keyTokens: numberParam(PREDICTED_TTFT_SCORER, params, 'keyTokens', d.keyTokens, 1),
-  });
-};
+export const createPredictedTtftScorer = pluginFactory(
+  PREDICTED_TTFT_SCORER,
+  PREDICTED_TTFT_PARAMS,
+  (name, p) => new PredictedTtftScorer(name, p),
+);

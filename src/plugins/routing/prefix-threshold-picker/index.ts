@@ -9,24 +9,24 @@
  *   3. Else go to the endpoint with the most free cache (the smallest cached-prefix tree).
  * Load is requests in flight from this gateway, as sgl-router counts them.
  */
+import { z } from 'zod';
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Picker, RoutingContext, RoutingRequest } from '../../../framework/routing.js';
-import { numberParam } from '../params.js';
+import { numberIn, pluginFactory } from '../params.js';
 
 export const PREFIX_THRESHOLD_PICKER = 'prefix-threshold-picker';
 
-export interface PrefixThresholdParams {
-  readonly cacheThreshold: number;
-  readonly balanceAbsThreshold: number;
-  readonly balanceRelThreshold: number;
-}
+/** The picker's parameters, with sgl-router's defaults (sgl-project/sglang router docs). */
+export const PREFIX_THRESHOLD_PARAMS = z.strictObject({
+  cacheThreshold: numberIn(0, 1).default(0.5),
+  balanceAbsThreshold: numberIn(0).default(32),
+  balanceRelThreshold: numberIn(1).default(1.5),
+});
 
-/** sgl-router defaults (sgl-project/sglang router docs). */
-export const SGLANG_DEFAULTS: PrefixThresholdParams = {
-  cacheThreshold: 0.5,
-  balanceAbsThreshold: 32,
-  balanceRelThreshold: 1.5,
-};
+export type PrefixThresholdParams = Readonly<z.output<typeof PREFIX_THRESHOLD_PARAMS>>;
+
+/** sgl-router defaults. */
+export const SGLANG_DEFAULTS: PrefixThresholdParams = Object.freeze(PREFIX_THRESHOLD_PARAMS.parse({}));
 
 export class PrefixThresholdPicker implements Picker {
   readonly type = PREFIX_THRESHOLD_PICKER;
@@ -89,31 +89,8 @@ export class PrefixThresholdPicker implements Picker {
   }
 }
 
-export const createPrefixThresholdPicker = (
-  name: string,
-  params: Readonly<Record<string, unknown>>,
-): PrefixThresholdPicker =>
-  new PrefixThresholdPicker(name, {
-    cacheThreshold: numberParam(
-      PREFIX_THRESHOLD_PICKER,
-      params,
-      'cacheThreshold',
-      SGLANG_DEFAULTS.cacheThreshold,
-      0,
-      1,
-    ),
-    balanceAbsThreshold: numberParam(
-      PREFIX_THRESHOLD_PICKER,
-      params,
-      'balanceAbsThreshold',
-      SGLANG_DEFAULTS.balanceAbsThreshold,
-      0,
-    ),
-    balanceRelThreshold: numberParam(
-      PREFIX_THRESHOLD_PICKER,
-      params,
-      'balanceRelThreshold',
-      SGLANG_DEFAULTS.balanceRelThreshold,
-      1,
-    ),
-  });
+export const createPrefixThresholdPicker = pluginFactory(
+  PREFIX_THRESHOLD_PICKER,
+  PREFIX_THRESHOLD_PARAMS,
+  (name, p) => new PrefixThresholdPicker(name, p),
+);

@@ -3,6 +3,7 @@
  * Picks a candidate uniformly at random with the decision's seeded Rng, ignoring scores.
  */
 import type { Picker, RoutingContext } from '../../../framework/routing.js';
+import { NO_PARAMS, pluginFactory } from '../params.js';
 
 export const RANDOM_PICKER = 'random-picker';
 
@@ -17,4 +18,5 @@ export class RandomPicker implements Picker {
   }
 }
 
-export const createRandomPicker = (name: string): RandomPicker => new RandomPicker(name);
+/** No parameters. */
+export const createRandomPicker = pluginFactory(RANDOM_PICKER, NO_PARAMS, (name) => new RandomPicker(name));

@@ -4,6 +4,7 @@
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Picker } from '../../../framework/routing.js';
+import { NO_PARAMS, pluginFactory } from '../params.js';
 
 export const ROUND_ROBIN_PICKER = 'round-robin-picker';
 
@@ -31,4 +32,9 @@ export class RoundRobinPicker implements Picker {
   }
 }
 
-export const createRoundRobinPicker = (name: string): RoundRobinPicker => new RoundRobinPicker(name);
+/** No parameters. */
+export const createRoundRobinPicker = pluginFactory(
+  ROUND_ROBIN_PICKER,
+  NO_PARAMS,
+  (name) => new RoundRobinPicker(name),
+);

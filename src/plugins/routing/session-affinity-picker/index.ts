@@ -3,29 +3,34 @@
  * Session affinity with overflow: a session's requests go to the endpoint that served its last
  * turn (which holds its KV cache) until that endpoint is overloaded; then the session moves.
  */
+import { z } from 'zod';
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Picker, RoutingContext, RoutingRequest } from '../../../framework/routing.js';
-import { numberParam } from '../params.js';
+import { integerIn, numberIn, pluginFactory } from '../params.js';
 
 export const SESSION_AFFINITY_PICKER = 'session-affinity-picker';
 
-/** When a session sticks, and how many sessions are remembered. */
-export interface SessionAffinityParams {
+/**
+ * When a session sticks, and how many sessions are remembered. Defaults are ours (see README):
+ * headroom under the concurrency limit, a few prefill chunks queued.
+ */
+export const SESSION_AFFINITY_PARAMS = z.strictObject({
   /** Sessions remembered; the least recently routed is forgotten first. */
-  readonly maxSessions: number;
+  maxSessions: integerIn(1).default(100_000),
   /** Sticky while in flight < this × maxConcurrency. */
-  readonly maxInFlightRatio: number;
-  /** Sticky while the home endpoint's queued uncached prefill tokens ≤ this. */
-  readonly maxPrefillTokens: number;
-}
+  maxInFlightRatio: numberIn(0, 1).default(0.9),
+  /**
+   * Sticky while the home endpoint's queued uncached prefill tokens ≤ this. Default: four full
+   * chunks at vLLM's max_num_batched_tokens of 8192, a few steps of prefill queued ahead.
+   */
+  maxPrefillTokens: numberIn(0).default(8192 * 4),
+});
 
-/** Our defaults (see README): headroom under the concurrency limit, a few prefill chunks queued. */
-export const SESSION_AFFINITY_DEFAULTS: SessionAffinityParams = {
-  maxSessions: 100_000,
-  maxInFlightRatio: 0.9,
-  // Four full chunks at vLLM's max_num_batched_tokens of 8192: a few steps of prefill queued ahead.
-  maxPrefillTokens: 8192 * 4,
-};
+export type SessionAffinityParams = Readonly<z.output<typeof SESSION_AFFINITY_PARAMS>>;
+
+export const SESSION_AFFINITY_DEFAULTS: SessionAffinityParams = Object.freeze(
+  SESSION_AFFINITY_PARAMS.parse({}),
+);
 
 /**
  * State: sessionId → pool index of the endpoint its last request was routed to, learned in
@@ -117,18 +122,8 @@ function leastLoaded(candidates: readonly EndpointView[], ctx: RoutingContext, s
   return best;
 }
 
-/** Builds the picker from config params, each defaulting to {@link SESSION_AFFINITY_DEFAULTS}. */
-export function createSessionAffinityPicker(
-  name: string,
-  params: Readonly<Record<string, unknown>>,
-): SessionAffinityPicker {
-  const d = SESSION_AFFINITY_DEFAULTS;
-  const t = SESSION_AFFINITY_PICKER;
-  const maxSessions = numberParam(t, params, 'maxSessions', d.maxSessions, 1);
-  if (!Number.isInteger(maxSessions)) throw new Error(`${t}: maxSessions must be an integer`);
-  return new SessionAffinityPicker(name, {
-    maxSessions,
-    maxInFlightRatio: numberParam(t, params, 'maxInFlightRatio', d.maxInFlightRatio, 0, 1),
-    maxPrefillTokens: numberParam(t, params, 'maxPrefillTokens', d.maxPrefillTokens, 0),
-  });
-}
+export const createSessionAffinityPicker = pluginFactory(
+  SESSION_AFFINITY_PICKER,
+  SESSION_AFFINITY_PARAMS,
+  (name, p) => new SessionAffinityPicker(name, p),
+);

@@ -4,6 +4,7 @@
  */
 import type { EndpointView } from '../../../framework/endpoint.js';
 import type { Picker, RoutingContext } from '../../../framework/routing.js';
+import { NO_PARAMS, pluginFactory } from '../params.js';
 
 export const WEIGHTED_ROUND_ROBIN_PICKER = 'weighted-round-robin-picker';
 
@@ -56,5 +57,9 @@ export class WeightedRoundRobinPicker implements Picker {
   }
 }
 
-export const createWeightedRoundRobinPicker = (name: string): WeightedRoundRobinPicker =>
-  new WeightedRoundRobinPicker(name);
+/** No parameters. */
+export const createWeightedRoundRobinPicker = pluginFactory(
+  WEIGHTED_ROUND_ROBIN_PICKER,
+  NO_PARAMS,
+  (name) => new WeightedRoundRobinPicker(name),
+);

@@ -3,8 +3,9 @@
  * Picks at random, weighted by the total scores: in proportion to them, or by a softmax with a
  * temperature as NVIDIA Dynamo's KV router does.
  */
+import { z } from 'zod';
 import type { Picker, RoutingContext } from '../../../framework/routing.js';
-import { numberParam } from '../params.js';
+import { numberIn, pluginFactory } from '../params.js';
 
 export const WEIGHTED_SCORE_PICKER = 'weighted-score-picker';
 
@@ -87,11 +88,10 @@ function softmax(scores: Float64Array, n: number, temperature: number, ctx: Rout
 }
 
 /** `temperature` absent: proportional sampling; a number ≥ 0: softmax at that temperature. */
-export function createWeightedScorePicker(
-  name: string,
-  params: Readonly<Record<string, unknown>>,
-): WeightedScorePicker {
-  const t =
-    params.temperature === undefined ? null : numberParam(WEIGHTED_SCORE_PICKER, params, 'temperature', 0, 0);
-  return new WeightedScorePicker(name, t);
-}
+export const WEIGHTED_SCORE_PARAMS = z.strictObject({ temperature: numberIn(0).optional() });
+
+export const createWeightedScorePicker = pluginFactory(
+  WEIGHTED_SCORE_PICKER,
+  WEIGHTED_SCORE_PARAMS,
+  (name, p) => new WeightedScorePicker(name, p.temperature ?? null),
+);
