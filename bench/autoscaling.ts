@@ -55,7 +55,7 @@ import { writeGeneratedSection } from './docs.js';
 import { REPO, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const TRACES_DIR = join(REPO, '..', 'shared', 'traces');
+const TRACES_DIR = join(REPO, 'traces');
 const WINDOWS = join(TRACES_DIR, 'servegen_language_m-large_windows.csv.gz');
 const LENGTHS = join(TRACES_DIR, 'AzureLLMInferenceTrace_conv.csv');
 const PROFILE = 'llama3-70b-h100-tp4';
