@@ -55,7 +55,7 @@ import { writeGeneratedSection } from './docs.js';
 import { REPO, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const TRACES_DIR = join(REPO, '..', 'shared', 'traces');
+const TRACES_DIR = join(REPO, 'traces');
 const WINDOWS = join(TRACES_DIR, 'servegen_language_m-large_windows.csv.gz');
 const LENGTHS = join(TRACES_DIR, 'AzureLLMInferenceTrace_conv.csv');
 const PROFILE = 'llama3-70b-h100-tp4';
@@ -252,6 +252,24 @@ async function runPolicy(row: PolicyRow, c: Calibration, spot: boolean): Promise
   return { label: row.label, policy: row.policy, spot, wallS: (performance.now() - started) / 1000, summary };
 }
 
+/**
+ * The `switchyard sim` command that runs one on-demand row as {@link runPolicy} builds it, with the
+ * calibration's values in full (the docs table rounds them). `--endpoint-concurrency 256` is the
+ * simulator's default for an autoscaled pool, which runPolicy leaves unset.
+ */
+function cliCommand(row: PolicyRow, c: Calibration): string {
+  const options = row.options(c);
+  return [
+    'node dist/src/cli/main.js sim --trace traces/servegen_language_m-large_windows.csv.gz',
+    `--lengths-from traces/AzureLLMInferenceTrace_conv.csv --window 0:${HOURS * 3600} --rate-factor ${c.rateFactor}`,
+    `--profile ${PROFILE} --autoscale ${row.policy}`,
+    ...(Object.keys(options).length > 0 ? [`--autoscale-options '${JSON.stringify(options)}'`] : []),
+    `--min-replicas 0 --max-replicas ${MAX_REPLICAS} --initial-replicas ${Math.ceil(c.startRps / c.replicaRps)}`,
+    `--replica-rps ${c.replicaRps} --slo-ttft-ms ${SLO_TTFT_MS} --slo-tpot-ms ${SLO_TPOT_MS} --seed ${SEED}`,
+    `--endpoint-concurrency 256 --out results/${row.policy}`,
+  ].join(' \\\n  ');
+}
+
 async function runJob(job: Job): Promise<unknown> {
   if (job.kind === 'calibrate') return calibrate();
   return runPolicy(POLICIES[job.row]!, job.calibration, job.spot);
@@ -339,6 +357,9 @@ async function main(): Promise<void> {
   const calibration = await runChild<Calibration>(SELF, { kind: 'calibrate' } satisfies Job);
   log(
     `one replica: ${calibration.replicaRps.toFixed(3)} req/s within the SLO, C = ${calibration.concurrency.toFixed(2)}; rate factor ${calibration.rateFactor.toFixed(4)}`,
+  );
+  log(
+    `the KPA row from the command line (from the repository root):\n${cliCommand(POLICIES[1]!, calibration)}`,
   );
   const jobs = POLICIES.map((_, i) => child<RunResult>({ kind: 'run', row: i, calibration, spot: false }));
   const runs = await runLimited(jobs, CFG.jobs);

@@ -52,13 +52,13 @@ const POOLED = 'pooled ideal';
 const TRACES = [
   {
     name: 'mooncake-conversation',
-    file: join(REPO, '..', 'shared', 'traces', 'mooncake_conversation_0-30min.jsonl'),
+    file: join(REPO, 'traces', 'mooncake_conversation_0-30min.jsonl'),
     // Its clock is rounded to 3 s ticks (600 distinct times, up to 23 requests on one).
     spreadTies: true,
   },
   {
     name: 'mooncake-synthetic',
-    file: join(REPO, '..', 'shared', 'traces', 'mooncake_synthetic_trace.jsonl'),
+    file: join(REPO, 'traces', 'mooncake_synthetic_trace.jsonl'),
     spreadTies: false,
   },
 ] as const;

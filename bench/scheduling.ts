@@ -66,7 +66,7 @@ import { writeGeneratedSection } from './docs.js';
 import { REPO, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const TRACES_DIR = join(REPO, '..', 'shared', 'traces');
+const TRACES_DIR = join(REPO, 'traces');
 const CONV = join(TRACES_DIR, 'AzureLLMInferenceTrace_conv.csv');
 const CODE = join(TRACES_DIR, 'AzureLLMInferenceTrace_code.csv');
 

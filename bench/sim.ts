@@ -27,7 +27,7 @@
  *
  * Env (defaults): BENCH_SIM_MINUTES (60) BENCH_SIM_REPLICAS (8) BENCH_SIM_LOAD (0.8)
  * BENCH_SIM_RATE (unset: calibrate; a number skips calibration) BENCH_SIM_TRACE (the shipped
- * ../shared/traces/mooncake_conversation_0-30min.jsonl; 0 = skip) BENCH_SIM_TRACE_SCALE (4)
+ * traces/mooncake_conversation_0-30min.jsonl; 0 = skip) BENCH_SIM_TRACE_SCALE (4)
  * BENCH_SIM_PROFILE_MINUTES (10; 0 = no profile) BENCH_SIM_FLAT (1; 0 = headline run only)
  * BENCH_DOCS (docs/benchmarks.md; 0 = do not write) BENCH_JSON (a path for the raw results).
  */
@@ -56,7 +56,7 @@ import { REPO, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
-const DEFAULT_TRACE = join(REPO, '..', 'shared', 'traces', 'mooncake_conversation_0-30min.jsonl');
+const DEFAULT_TRACE = join(REPO, 'traces', 'mooncake_conversation_0-30min.jsonl');
 
 const CFG = {
   minutes: envNum('BENCH_SIM_MINUTES', 60),

@@ -108,10 +108,8 @@ async function serve(args: string[]): Promise<number> {
       rejected(err as Error);
       return;
     }
-    gw.reload(next).then(
-      () => log.info({ config: path, pools: Object.keys(next.pools).join(', ') }, 'configuration reloaded'),
-      rejected,
-    );
+    // The gateway logs "configuration reloaded" itself (for every caller of reload), so not here.
+    gw.reload(next).catch(rejected);
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

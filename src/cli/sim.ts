@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { QUEUE_ORDERS, type SchedulingConfig, schedulingSchema } from '../config/schema.js';
-import { getProfile } from '../engine-model/profiles.js';
+import { getProfile, pooledProfile } from '../engine-model/profiles.js';
 import { schedulerOptions } from '../pool/plan.js';
 import { simFleetFromConfig } from '../sim/from-config.js';
 import { ROUTING_PRESETS, routingSpec } from '../router/presets.js';
@@ -51,6 +51,12 @@ const COMMON_OPTIONS = `Fleet (one of):
   --profile NAME         engine profile of every replica (default qwen2.5-7b-h100)
   --replicas N           replicas in the pool (default 4)
   --add-replicas N@S     with --profile: N more replicas start at S seconds and serve after the cold start
+  --pooled N             with --profile: each replica is one with N× the compute and KV of the profile
+                         (the routing bound of N replicas: one queue, one cache); the SLO stays the profile's
+  --max-engine-waiting N with --profile: a replica whose engine has N or more requests waiting takes
+                         nothing new (by its metrics, --scrape-ms stale)
+  --max-prefilling N     with --profile: a replica with N or more of our requests still prefilling takes
+                         nothing new
 
 Workload:
   --trace FILE           Mooncake JSONL, Azure LLM inference CSV, BurstGPT CSV (.gz allowed), or a
@@ -58,6 +64,8 @@ Workload:
   --format F             auto (default), mooncake, azure, burstgpt, servegen
   --lengths-from FILE    ServeGen: per-request trace whose token lengths are cycled through
   --rate-scale K         replay K times faster (default 1)
+  --rate-factor F        ServeGen: multiply every client's rate by F, keeping the day's shape in time
+                         (default 1)
   --window START:END     only arrivals in [START, END) seconds of the trace
   --spread-ties          spread requests that share a timestamp over the gap to the next one
                          (traces with a rounded clock, e.g. Mooncake's conversation trace)
@@ -84,10 +92,15 @@ Scheduling (the gateway's admission queue per pool; docs/scheduling.md):
   --max-wait-ms MS       longest wait before a request is dropped (default ${DEFAULT_SCHEDULING.maxWaitMs}; batch
                          requests ${DEFAULT_SCHEDULING.perClass.batch?.maxWaitMs})
   --batch-share F        mark a share F (0..1) of the requests as batch, by a coin seeded with --seed
+  --batch-headroom F     share of the pool's concurrency kept free of batch work (default 0.25)
+  --sjf-max-age-ms MS    sjf: a request that has waited MS goes before all younger ones (default 60000)
+  --sjf-oracle           sjf: rank by the trace's true output length (a reference; no gateway can)
 
 Autoscaling (docs/autoscaling.md; with --config, pools with a \`scaling\` block are autoscaled as configured):
   --autoscale NAME       with --profile: the pool is autoscaled by policy NAME (${SCALING_POLICY_NAMES.join(', ')});
                          oracle knows the trace's future arrivals (a reference, simulator only)
+  --autoscale-options J  the policy's options as a JSON object, as a config's \`scaling.options\`
+                         (e.g. '{"targetConcurrency":24}' for kpa)
   --min-replicas A       fewest replicas (default 0: scale to zero)
   --max-replicas B       most replicas (default 16)
   --initial-replicas N   replicas already serving, warm, when the replay starts (default: --min-replicas)
@@ -95,7 +108,9 @@ Autoscaling (docs/autoscaling.md; with --config, pools with a \`scaling\` block 
                          spotUsdPerHour, spotPreemptionsPerHour, spotNoticeMs, maxReplicas); default:
                          one on-demand type running --profile at its price. Spot types are preempted by
                          a seeded market (solo and waves)
-  --max-spot-share F     most of the needed capacity on spot replicas (default 0; 0.5 per type)
+  --max-spot-share F     most of the needed capacity on spot replicas (default 0)
+  --max-spot-share-per-type F
+                         most of the needed capacity on spot replicas of any one type (default 0.5)
   --replica-rps R        requests/s one replica sustains within the SLO, for rate-sizing policies
                          (default: measured first, the SLO capacity of one replica on the trace's
                          first 30 minutes)
@@ -126,6 +141,10 @@ const OPTIONS = {
   policy: { type: 'string' },
   policies: { type: 'string' },
   'rate-scale': { type: 'string' },
+  'rate-factor': { type: 'string' },
+  pooled: { type: 'string' },
+  'max-engine-waiting': { type: 'string' },
+  'max-prefilling': { type: 'string' },
   window: { type: 'string' },
   'spread-ties': { type: 'boolean' },
   seed: { type: 'string' },
@@ -139,12 +158,17 @@ const OPTIONS = {
   'max-queue': { type: 'string' },
   'max-wait-ms': { type: 'string' },
   'batch-share': { type: 'string' },
+  'batch-headroom': { type: 'string' },
+  'sjf-max-age-ms': { type: 'string' },
+  'sjf-oracle': { type: 'boolean' },
   autoscale: { type: 'string' },
+  'autoscale-options': { type: 'string' },
   'min-replicas': { type: 'string' },
   'max-replicas': { type: 'string' },
   'initial-replicas': { type: 'string' },
   catalog: { type: 'string' },
   'max-spot-share': { type: 'string' },
+  'max-spot-share-per-type': { type: 'string' },
   'replica-rps': { type: 'string' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -193,6 +217,12 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
       'a ServeGen window file has no token lengths: name a per-request trace with --lengths-from FILE',
     );
   }
+  const rateFactor = numOpt(values['rate-factor'], 'rate-factor');
+  if (rateFactor !== undefined && format !== 'servegen')
+    throw new UsageError(
+      "--rate-factor multiplies a ServeGen file's client rates; replay a trace faster with --rate-scale",
+    );
+  if (rateFactor === 0) throw new UsageError('--rate-factor must be > 0');
   const {
     pools: fleetPools,
     configRouting,
@@ -205,6 +235,7 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
     positiveIntOpt(values['endpoint-concurrency'], 'endpoint-concurrency'),
     values.queue === undefined,
   );
+  const shaped = profileFlags(values, fleetPools);
   // --policy wins; else the config's router profile (a preset or an explicit plugin list); else the default.
   const policy =
     values.policy ??
@@ -214,7 +245,7 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
       ? routingSpec(configRouting, configProfiles)
       : routingSpec(policy);
   // --policy applies to every pool, over the config's per-pool choices.
-  const pools = values.policy === undefined ? fleetPools : fleetPools.map(({ routing: _, ...p }) => p);
+  const pools = values.policy === undefined ? shaped.pools : shaped.pools.map(({ routing: _, ...p }) => p);
   const base: SimOptions = {
     pools,
     routing,
@@ -224,6 +255,7 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
       ...(values['slo-ttft-ms'] ? { ttftMs: numOpt(values['slo-ttft-ms'], 'slo-ttft-ms') } : {}),
       ttftScale: numOpt(values['slo-ttft-scale'], 'slo-ttft-scale') ?? 5,
       ...(values['slo-tpot-ms'] ? { tpotMs: numOpt(values['slo-tpot-ms'], 'slo-tpot-ms') } : {}),
+      ...(shaped.referenceProfile ? { referenceProfile: shaped.referenceProfile } : {}),
     },
     ...schedulingOpt(values),
   };
@@ -245,6 +277,7 @@ async function prepare(values: Values, tracePath: string, out: string): Promise<
         ? await servegenTrace(tracePath, lengthsFrom!, {
             seed: base.seed ?? 1,
             ...(window ? { window } : {}),
+            ...(rateFactor !== undefined ? { rateFactor } : {}),
           })
         : await openRequestTrace(tracePath, perRequest ?? 'auto');
       if (!trace.info.hasBlockHashes && !noted) {
@@ -279,7 +312,9 @@ async function withAutoscaling(setup: Setup): Promise<Setup> {
     'initial-replicas',
     'catalog',
     'max-spot-share',
+    'max-spot-share-per-type',
     'replica-rps',
+    'autoscale-options',
   ] as const;
   if (name === undefined) {
     const stray = flags.find((f) => v[f] !== undefined);
@@ -289,6 +324,7 @@ async function withAutoscaling(setup: Setup): Promise<Setup> {
   if (v.config !== undefined)
     throw new UsageError('--autoscale goes with --profile; with --config, give pools a `scaling` block');
   if (v['add-replicas'] !== undefined) throw new UsageError('--add-replicas and --autoscale do not mix');
+  if (v.pooled !== undefined) throw new UsageError('--pooled and --autoscale do not mix');
   if (!(SCALING_POLICY_NAMES as readonly string[]).includes(name))
     throw new UsageError(`unknown --autoscale ${name} (known: ${SCALING_POLICY_NAMES.join(', ')})`);
   const pool = setup.base.pools[0]!;
@@ -309,6 +345,9 @@ async function withAutoscaling(setup: Setup): Promise<Setup> {
       : readCatalog(v.catalog);
   const spotShare = numOpt(v['max-spot-share'], 'max-spot-share') ?? 0;
   if (spotShare > 1) throw new UsageError(`--max-spot-share must be in [0, 1], got ${spotShare}`);
+  const perType = numOpt(v['max-spot-share-per-type'], 'max-spot-share-per-type') ?? 0.5;
+  if (perType > 1) throw new UsageError(`--max-spot-share-per-type must be in [0, 1], got ${perType}`);
+  const policyOptions = jsonObjectOpt(v['autoscale-options'], 'autoscale-options');
   const replicaRps = numOpt(v['replica-rps'], 'replica-rps') ?? (await measureReplicaRps(setup, profile));
   let arrivals: ((fromMs: number, toMs: number) => number) | undefined;
   if (name === 'oracle') {
@@ -320,7 +359,7 @@ async function withAutoscaling(setup: Setup): Promise<Setup> {
     maxReplicas: max,
     catalog,
     maxSpotShare: spotShare,
-    maxSpotSharePerType: 0.5,
+    maxSpotSharePerType: perType,
     replicaRps,
     coldStartMs: getProfile(catalog[0]!.profile).coldStartMs,
     slo: { ttftMs: slo?.ttftMs ?? 2000, tpotMs: slo?.tpotMs ?? 100, quantile: 0.9 },
@@ -329,9 +368,10 @@ async function withAutoscaling(setup: Setup): Promise<Setup> {
     name: pool.name,
     endpoints: [],
     scaling: {
-      policy: createPolicy(name, {}, { replicas: max, ...(arrivals ? { arrivals } : {}) }),
+      policy: scalingPolicy(name, policyOptions, { replicas: max, ...(arrivals ? { arrivals } : {}) }),
       autoscaler,
       maxConcurrency: pool.endpoints[0]!.maxConcurrency,
+      ...(pool.endpoints[0]!.gate ? { gate: pool.endpoints[0]!.gate } : {}),
       initialReplicas: intOpt(v['initial-replicas'], 'initial-replicas') ?? min,
     },
   };
@@ -422,7 +462,7 @@ async function runOnce(setup: Setup): Promise<number> {
       : p.endpoints.map((e) => `${e.name} (${e.profile.name})`),
   );
   const details = [
-    `trace ${v.trace} (${trace.info.format})${v.window ? `, window ${v.window} s` : ''}${v['rate-scale'] ? `, rate ×${v['rate-scale']}` : ''}`,
+    `trace ${v.trace} (${trace.info.format})${v.window ? `, window ${v.window} s` : ''}${v['rate-scale'] ? `, rate ×${v['rate-scale']}` : ''}${v['rate-factor'] ? `, client rates ×${v['rate-factor']}` : ''}`,
     `fleet: ${replicas.join(', ')}`,
     `routing policy ${setup.policy}, seed ${setup.base.seed}, metrics staleness ${setup.base.scrapeIntervalMs} ms`,
     `SLO: TTFT ≤ ${setup.base.slo?.ttftMs !== undefined ? `${setup.base.slo.ttftMs} ms` : `${setup.base.slo?.ttftScale ?? 5} × the request's idle-replica TTFT`}${setup.base.slo?.tpotMs !== undefined ? `, TPOT ≤ ${setup.base.slo.tpotMs} ms` : ''}`,
@@ -673,11 +713,22 @@ function schedulingOpt(values: Values): Pick<SimOptions, 'scheduling'> {
   const order = values.queue;
   const maxLength = intOpt(values['max-queue'], 'max-queue');
   const maxWaitMs = numOpt(values['max-wait-ms'], 'max-wait-ms');
+  const headroom = numOpt(values['batch-headroom'], 'batch-headroom');
+  const sjfMaxAgeMs = numOpt(values['sjf-max-age-ms'], 'sjf-max-age-ms');
+  const oracle = values['sjf-oracle'] === true;
   if (order === undefined) {
     if (maxLength !== undefined || maxWaitMs !== undefined)
       throw new UsageError('--max-queue and --max-wait-ms bound the queue that --queue NAME turns on');
+    if (headroom !== undefined || sjfMaxAgeMs !== undefined || oracle)
+      throw new UsageError(
+        '--batch-headroom, --sjf-max-age-ms and --sjf-oracle set the queue that --queue NAME turns on',
+      );
     return {};
   }
+  if (headroom !== undefined && headroom > 1)
+    throw new UsageError(`--batch-headroom must be in [0, 1], got '${values['batch-headroom']}'`);
+  if ((sjfMaxAgeMs !== undefined || oracle) && order !== 'sjf')
+    throw new UsageError('--sjf-max-age-ms and --sjf-oracle go with --queue sjf');
   if (!(QUEUE_ORDERS as readonly string[]).includes(order))
     throw new UsageError(`unknown --queue ${order} (known: ${QUEUE_ORDERS.join(', ')})`);
   // The gateway's own defaults for what is not given; EDF deadlines stay the SLO's (no ttftDeadlineMs).
@@ -685,8 +736,16 @@ function schedulingOpt(values: Values): Pick<SimOptions, 'scheduling'> {
     queue: order,
     ...(maxLength !== undefined ? { maxQueueLength: maxLength } : {}),
     ...(maxWaitMs !== undefined ? { maxWaitMs } : {}),
+    ...(headroom !== undefined ? { batchHeadroom: headroom } : {}),
   });
-  return { scheduling: { ...schedulerOptions(cfg), defaultPriority: cfg.defaultPriority } };
+  return {
+    scheduling: {
+      ...schedulerOptions(cfg),
+      defaultPriority: cfg.defaultPriority,
+      ...(sjfMaxAgeMs !== undefined ? { sjfMaxAgeMs } : {}),
+      ...(oracle ? { oracleSizes: true } : {}),
+    },
+  };
 }
 
 function positiveIntOpt(v: string | undefined, name: string): number | undefined {
@@ -708,4 +767,68 @@ function windowOpt(v: string | undefined): { startS: number; endS: number } | un
   if (m === null || Number(m[2]) <= Number(m[1]))
     throw new UsageError(`--window must be START:END seconds with END > START, got '${v}'`);
   return { startS: Number(m[1]), endS: Number(m[2]) };
+}
+
+/** A JSON object flag (e.g. --autoscale-options); undefined when absent. */
+function jsonObjectOpt(v: string | undefined, name: string): Record<string, unknown> | undefined {
+  if (v === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch (err) {
+    throw new UsageError(`--${name}: ${(err as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new UsageError(`--${name} must be a JSON object, got '${v}'`);
+  return parsed as Record<string, unknown>;
+}
+
+/** `createPolicy`, with a bad option (a policy's own check) reported as a usage error. */
+function scalingPolicy(
+  name: string,
+  options: Record<string, unknown> | undefined,
+  ctx: Parameters<typeof createPolicy>[2],
+): ReturnType<typeof createPolicy> {
+  try {
+    return createPolicy(name, options ?? {}, ctx);
+  } catch (err) {
+    throw new UsageError(`--autoscale ${name}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The --profile fleet flags that reshape its replicas: --pooled (each replica N× one, judged
+ * against the unpooled profile's SLO) and the --max-engine-waiting / --max-prefilling gates.
+ */
+function profileFlags(
+  values: Values,
+  pools: SimPoolSpec[],
+): { pools: SimPoolSpec[]; referenceProfile?: SimEndpointSpec['profile'] } {
+  const n = positiveIntOpt(values.pooled, 'pooled');
+  const waiting = positiveIntOpt(values['max-engine-waiting'], 'max-engine-waiting');
+  const prefilling = positiveIntOpt(values['max-prefilling'], 'max-prefilling');
+  if (n === undefined && waiting === undefined && prefilling === undefined) return { pools };
+  if (values.config !== undefined)
+    throw new UsageError(
+      '--pooled, --max-engine-waiting and --max-prefilling go with --profile (a config sets its endpoints)',
+    );
+  const gate =
+    waiting !== undefined || prefilling !== undefined
+      ? {
+          gate: {
+            maxEngineWaiting: waiting ?? null,
+            maxKvUsage: null,
+            ...(prefilling !== undefined ? { maxPrefilling: prefilling } : {}),
+          },
+        }
+      : {};
+  const base = pools[0]!.endpoints[0]!.profile;
+  const profile = n === undefined ? base : pooledProfile(base, n);
+  return {
+    pools: pools.map((p) => ({
+      ...p,
+      endpoints: p.endpoints.map((e) => ({ ...e, profile, ...gate })),
+    })),
+    ...(n !== undefined ? { referenceProfile: base } : {}),
+  };
 }

@@ -36,7 +36,7 @@ export class LiveClock implements Clock {
   }
 }
 
-/** Milliseconds since the Unix epoch, for timestamps that leave the process (logs, `created`). */
+/** Whole seconds since the Unix epoch, for timestamps that leave the process (OpenAI's `created`). */
 export function epochSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }

@@ -174,7 +174,10 @@ export class Gateway {
       this.startScalers(next.created);
       for (const s of dropped) this.retireScaler(s);
       this.metrics.configReloads.inc({ result: 'ok' });
-      this.log.info({ version: this.runtime.version }, 'configuration reloaded');
+      this.log.info(
+        { version: this.runtime.version, pools: Object.keys(config.pools).join(', ') },
+        'configuration reloaded',
+      );
     } catch (err) {
       await Promise.all(created.map((s) => s.close()));
       this.metrics.configReloads.inc({ result: 'error' });

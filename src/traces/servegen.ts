@@ -1,6 +1,6 @@
 /**
  * @module traces/servegen
- * Arrivals generated from ServeGen per-client window statistics (../shared/traces/README.md §3).
+ * Arrivals generated from ServeGen per-client window statistics (traces/README.md §3).
  *
  * A ServeGen window file is not a per-request trace: for each client and each 600 s window it gives
  * the client's mean rate and a Gamma or Weibull distribution fitted to its inter-arrival times. This
@@ -43,7 +43,7 @@ import { gamma, weibull } from './synthetic.js';
 /** Length of one ServeGen window, in seconds. */
 export const SERVEGEN_WINDOW_S = 600;
 
-/** The header line of a ServeGen window file (as written in ../shared/traces). */
+/** The header line of a ServeGen window file (as shipped in traces/). */
 export const SERVEGEN_HEADER = 'client,window_start_s,rate_rps,cv,iat_dist,iat_shape,iat_scale';
 
 /**

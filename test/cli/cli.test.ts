@@ -46,7 +46,7 @@ function logWatcher(child: ChildProcess) {
       }
     }
   });
-  return (match: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000) =>
+  const seen = (match: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const seen = lines.find(match);
       if (seen) return resolve(seen);
@@ -59,6 +59,7 @@ function logWatcher(child: ChildProcess) {
         },
       });
     });
+  return Object.assign(seen, { lines });
 }
 
 describe('switchyard CLI', () => {
@@ -150,6 +151,10 @@ describe('switchyard CLI', () => {
       writeFileSync(file, 'pools: [this is not a pool map');
       child.kill('SIGHUP');
       await seen((l) => l.msg === 'reload rejected; the running configuration stays');
+      // One SIGHUP, one reload, one line (the rejected one logs only its refusal).
+      const reloads = seen.lines.filter((l) => l.msg === 'configuration reloaded');
+      assert.equal(reloads.length, 1);
+      assert.equal(reloads[0]!.pools, 'a, b');
       assert.equal((await ask('a')).usage?.completion_tokens, 2);
 
       const stream = await client.chat.completions.create({

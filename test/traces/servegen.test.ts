@@ -1,10 +1,10 @@
 /**
  * ServeGen window statistics → generated arrivals: rates, order, determinism, lengths, time windows.
- * Fixtures are tiny gzip CSVs written to a temp dir; one test reads the real deepseek-r1 file when
- * ../shared has it.
+ * Fixtures are tiny gzip CSVs written to a temp dir; one test reads the shipped deepseek-r1 file
+ * (traces/).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -250,9 +250,9 @@ describe('servegenTrace', () => {
   });
 
   const real = fileURLToPath(
-    new URL('../../../../shared/traces/servegen_reason_deepseek-r1_windows.csv.gz', import.meta.url),
+    new URL('../../../traces/servegen_reason_deepseek-r1_windows.csv.gz', import.meta.url),
   );
-  it('reads the first window of the real deepseek-r1 file', { skip: !existsSync(real) }, async () => {
+  it('reads the first window of the shipped deepseek-r1 file', async () => {
     const trace = await servegenTrace(real, lengthsOf(ONE).open, { seed: 1, window: { endS: 600 } });
     const recs = await collect(trace.records);
     assertSorted(recs);

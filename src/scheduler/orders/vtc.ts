@@ -12,8 +12,11 @@
  *   waiting tenants' counters) (`append`), so time spent idle earns no credit;
  * - counters grow only through {@link VtcOrder.onServed}: the caller reports a request's prompt
  *   tokens when it starts it (from inside `tryStart`, so the next pick of the same pump sees the
- *   charge, as the artifact charges the prompt at admission) and output tokens as they are produced
- *   (`update_counter`).
+ *   charge, as the artifact charges the prompt at admission) and its output tokens later. The
+ *   simulator reports them as the engine model produces them, as the artifact's `update_counter`
+ *   does each decode step; the gateway reports them once, when the response completes with its
+ *   usage (a proxy sees no per-token count it can trust before then), so under the gateway a
+ *   tenant's long answers are charged late and a failed request's output is never charged.
  *
  * One case differs: the artifact lifts only against waiting tenants, so a tenant that arrives to
  * an empty queue keeps a low counter and, once others wait again, is served ahead of them until it
@@ -22,8 +25,9 @@
  *
  * Tenants that wait sit in a heap keyed (counter, seq of their oldest item), re-sifted when their
  * counter or oldest item changes: push, pop, remove and onServed are O(log tenants); each
- * tenant's items are a FIFO. One small record is kept per tenant ever seen (tenants are
- * configured keys, so the table is as bounded as the configuration).
+ * tenant's items are a FIFO. One small record is kept per tenant ever seen and never dropped (a
+ * counter must outlive its tenant's idle spells). Tenants are whatever `x-switchyard-tenant`
+ * values clients send, so the table grows with the distinct names seen.
  */
 import { assert } from '../../core/assert.js';
 import type { QueueItem, QueueOrder } from '../types.js';
