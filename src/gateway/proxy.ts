@@ -354,6 +354,7 @@ function admissionRequest(
         model: pool.name,
         lastUserText: inf.signals.lastUserText || null,
         sessionId: routing.sessionId,
+        prefixHashes: routing.prefixHashes,
       };
       return features;
     },

@@ -32,7 +32,11 @@ import type { RoutingRequest } from '../framework/routing.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 import { Router, type RoutingProfileSpec } from '../router/router.js';
 import { PoolScheduler, type SchedulerOptions } from '../scheduler/pool-scheduler.js';
-import { OutputLengthPredictor, type PredictorFeatures } from '../scheduler/predictor.js';
+import {
+  OutputLengthPredictor,
+  type PredictorFeatures,
+  type PredictorOptions,
+} from '../scheduler/predictor.js';
 import { type DropReason, PRIORITY_CLASSES, type PriorityClass, type QueueItem } from '../scheduler/types.js';
 import { engineBlockHashes, routingBlockHashes } from '../traces/block-hashes.js';
 import type { TraceRecord } from '../traces/record.js';
@@ -137,6 +141,8 @@ export interface SimSchedulingOptions extends SchedulerOptions {
   readonly oracleSizes?: boolean;
   /** The class of records that carry none (the config's `defaultPriority`; default `normal`). */
   readonly defaultPriority?: PriorityClass;
+  /** `sjf`: the output-length predictor's options (benchmarks compare its features). */
+  readonly predictor?: PredictorOptions;
 }
 
 /** What the HTML report draws, beyond the summary. */
@@ -493,7 +499,8 @@ export class Simulation {
         scheduler: null,
         sched,
         fair: sched?.order === 'vtc',
-        predictor: sched?.order === 'sjf' && !sched.oracleSizes ? new OutputLengthPredictor() : null,
+        predictor:
+          sched?.order === 'sjf' && !sched.oracleSizes ? new OutputLengthPredictor(sched.predictor) : null,
         expiry: null,
         expiryAtMs: Number.POSITIVE_INFINITY,
         autoscaler: null,
@@ -764,6 +771,7 @@ export class Simulation {
             model: pool.name,
             lastUserText: null, // nor what it said
             sessionId: r.session ?? null,
+            prefixHashes: routingBlockHashes(r),
           };
     const sched = pool.sched!;
     let predicted = 0;
