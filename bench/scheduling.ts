@@ -46,7 +46,9 @@ import {
   OutputLengthPredictor,
   type PredictorFeatures,
   kendallTau,
+  type PredictorOptions,
   pairwiseAccuracy,
+  spearmanRho,
 } from '../src/scheduler/predictor.js';
 import type { QueueBounds } from '../src/scheduler/types.js';
 import { type CapacityResult, capacitySearch } from '../src/sim/capacity.js';
@@ -58,6 +60,7 @@ import {
   type SimSummary,
   Simulation,
 } from '../src/sim/simulator.js';
+import { routingBlockHashes } from '../src/traces/block-hashes.js';
 import { openRequestTrace } from '../src/traces/loaders.js';
 import type { TraceRecord } from '../src/traces/record.js';
 import { type Tagging, merge, reshape, tag } from '../src/traces/transform.js';
@@ -69,24 +72,57 @@ const SELF = fileURLToPath(import.meta.url);
 const TRACES_DIR = join(REPO, 'traces');
 const CONV = join(TRACES_DIR, 'AzureLLMInferenceTrace_conv.csv');
 const CODE = join(TRACES_DIR, 'AzureLLMInferenceTrace_code.csv');
+const MOONCAKE_CONV = join(TRACES_DIR, 'mooncake_conversation_0-30min.jsonl');
 
 /** Scenario a: each trace's window and replicas. */
-const SERIAL = [
-  { name: 'Azure code', file: CODE, window: { startS: 0, endS: 1800 }, replicas: 1 },
-  { name: 'Azure conversation', file: CONV, window: { startS: 0, endS: 1200 }, replicas: 2 },
-] as const;
 const SERIAL_PROFILE = 'qwen2.5-1.5b-h100';
+/** Mooncake's prompts run to 125k tokens, 8 % of them past qwen2.5's 32k context. */
+const LONG_CONTEXT_PROFILE = 'llama3.1-8b-h100';
+const SERIAL = [
+  { name: 'Azure code', file: CODE, window: { startS: 0, endS: 1800 }, replicas: 1, profile: SERIAL_PROFILE },
+  {
+    name: 'Azure conversation',
+    file: CONV,
+    window: { startS: 0, endS: 1200 },
+    replicas: 2,
+    profile: SERIAL_PROFILE,
+  },
+  {
+    name: 'Mooncake conversation',
+    file: MOONCAKE_CONV,
+    window: { startS: 0, endS: 1800 },
+    replicas: 2,
+    profile: LONG_CONTEXT_PROFILE,
+  },
+] as const;
 const SERIAL_RHO = 0.9;
 /** SJF's default job size: prompt + 16 × output tokens (SchedulerOptions.sjfOutputWeight). */
 const SJF_OUTPUT_WEIGHT = 16;
-const SERIAL_ORDERS = ['fcfs', 'sjf', 'sjf-guard-20s', 'sjf-oracle'] as const;
+const SERIAL_ORDERS = [
+  'fcfs',
+  'sjf-no-family',
+  'sjf',
+  'sjf-guard-20s',
+  'sjf-oracle',
+  'sjf-fit-no-family',
+  'sjf-fit',
+  'sjf-fit-guard-120s',
+  'sjf-fit-oracle',
+] as const;
 type SerialOrder = (typeof SERIAL_ORDERS)[number];
 const SERIAL_LABELS: Record<SerialOrder, string> = {
   fcfs: 'FCFS',
+  'sjf-no-family': 'SJF, predicted without prefix families (before)',
   sjf: 'SJF, predicted',
   'sjf-guard-20s': 'SJF, predicted, starvation guard 20 s',
   'sjf-oracle': 'SJF, true sizes (oracle, reference only)',
+  'sjf-fit-no-family': 'SJF ×w, predicted without prefix families (before)',
+  'sjf-fit': 'SJF ×w, predicted',
+  'sjf-fit-guard-120s': 'SJF ×w, predicted, starvation guard 120 s',
+  'sjf-fit-oracle': 'SJF ×w, true sizes (oracle, reference only)',
 };
+/** The predictor as it was before prefix families ("before" rows). */
+const NO_FAMILIES: PredictorOptions = { families: 0 };
 /** Large enough that nothing is dropped: scenario a compares orders, not bounds. */
 const SERIAL_BOUNDS: QueueBounds = { maxLength: 100_000, maxWaitMs: 3_600_000 };
 
@@ -132,7 +168,7 @@ const DEFAULT_BOUNDS = gatewayBounds(1024);
 const PREDICTOR_TRACES = [
   { name: 'Azure conversation', file: CONV },
   { name: 'Azure code', file: CODE },
-  { name: 'Mooncake conversation', file: join(TRACES_DIR, 'mooncake_conversation_0-30min.jsonl') },
+  { name: 'Mooncake conversation', file: MOONCAKE_CONV },
   { name: 'Mooncake synthetic', file: join(TRACES_DIR, 'mooncake_synthetic_trace.jsonl') },
 ] as const;
 
@@ -164,7 +200,14 @@ type TenantMode = 'B alone' | 'fcfs' | 'vtc';
 
 type Job =
   | { kind: 'calibrate'; trace: number }
-  | { kind: 'serial'; trace: number; order: SerialOrder; rateScale: number; medianServiceMs: number }
+  | {
+      kind: 'serial';
+      trace: number;
+      order: SerialOrder;
+      rateScale: number;
+      medianServiceMs: number;
+      outputWeight: number;
+    }
   | { kind: 'capacity'; gate: number }
   | { kind: 'mixed'; gate: number; capacityScale: number; variant: MixedVariant }
   | { kind: 'tenants'; gate: number; capacityRps: number; mode: TenantMode; maxLength: number }
@@ -175,9 +218,21 @@ interface Calibration {
   readonly ratePerS: number;
   readonly meanServiceMs: number;
   readonly medianServiceMs: number;
-  /** Kendall tau of SJF's job size against idle service time: predicted in trace order, and with true sizes. */
+  /**
+   * The backend's output weight w: ms per output token ÷ ms per prompt token on an idle replica,
+   * at the window's median prompt and output (the "SJF ×w" rows rank by prompt + w × output).
+   */
+  readonly outputWeight: number;
+  /**
+   * Kendall tau of SJF's job size against idle service time: predicted in trace order (without
+   * prefix families, and with them), and with true sizes.
+   */
+  readonly sizeTauNoFamily: number;
   readonly sizeTauPredicted: number;
   readonly sizeTauTrue: number;
+  /** Spearman's rho of the predicted against the true output length, without prefix families and with them. */
+  readonly rhoNoFamily: number;
+  readonly rho: number;
 }
 
 interface SerialResult {
@@ -215,7 +270,11 @@ interface TenantResult {
 
 interface PredictorResult {
   readonly requests: number;
+  /** Kendall tau without prefix families (before they were a feature). */
+  readonly tauNoFamily: number;
   readonly tau: number;
+  /** Spearman's rho, with prefix families. */
+  readonly rho: number;
   readonly pairwiseAccuracy: number;
   /** Tau of the prompt length alone, the ranking a predictor must beat. */
   readonly promptTau: number;
@@ -265,6 +324,11 @@ async function endAfter(file: string, startS: number, count: number): Promise<nu
   throw new Error(`${file} has fewer than ${count} requests after ${startS} s`);
 }
 
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)]!;
+}
+
 async function countIn(file: string, w: { startS: number; endS: number }): Promise<number> {
   let n = 0;
   for await (const _ of await window(file, w, 1)) n++;
@@ -299,44 +363,66 @@ class IdleService {
 
 async function calibrate(trace: number): Promise<Calibration> {
   const t = SERIAL[trace]!;
-  const idle = new IdleService(getProfile(SERIAL_PROFILE));
+  const idle = new IdleService(getProfile(t.profile));
   const service: number[] = [];
-  const sizePredicted: number[] = [];
-  const sizeTrue: number[] = [];
+  const prompts: number[] = [];
+  const outputs: number[] = [];
+  const predicted: number[] = [];
+  const predictedNoFamily: number[] = [];
   const predictor = new OutputLengthPredictor();
+  const noFamily = new OutputLengthPredictor(NO_FAMILIES);
   for await (const r of await window(t.file, t.window, 1)) {
     service.push(idle.ms(r.inputTokens, r.outputTokens));
+    outputs.push(Math.max(1, r.outputTokens));
     const f = features(r);
-    sizePredicted.push(f.promptTokens + SJF_OUTPUT_WEIGHT * predictor.predict(f));
-    sizeTrue.push(f.promptTokens + SJF_OUTPUT_WEIGHT * Math.max(1, r.outputTokens));
+    prompts.push(f.promptTokens);
+    predicted.push(predictor.predict(f));
+    predictedNoFamily.push(noFamily.predict(f));
     predictor.learn(f, r.outputTokens);
+    noFamily.learn(f, r.outputTokens);
   }
-  if (service.some(Number.isNaN)) throw new Error(`${t.name}: a request does not fit ${SERIAL_PROFILE}`);
-  const sizeTauPredicted = kendallTau(sizePredicted, service);
-  const sizeTauTrue = kendallTau(sizeTrue, service);
+  if (service.some(Number.isNaN)) throw new Error(`${t.name}: a request does not fit ${t.profile}`);
+  const size = (out: readonly number[]) => out.map((o, i) => prompts[i]! + SJF_OUTPUT_WEIGHT * o);
+  const p = median(prompts);
+  const o = Math.max(2, median(outputs));
+  const prefillMs = idle.ms(p, 1);
+  const outputWeight = (idle.ms(p, o) - prefillMs) / (o - 1) / (prefillMs / p);
+  const sizeTauNoFamily = kendallTau(size(predictedNoFamily), service);
+  const sizeTauPredicted = kendallTau(size(predicted), service);
+  const sizeTauTrue = kendallTau(size(outputs), service);
+  const rhoNoFamily = spearmanRho(predictedNoFamily, outputs);
+  const rho = spearmanRho(predicted, outputs);
   service.sort((a, b) => a - b);
   return {
     requests: service.length,
     ratePerS: service.length / (t.window.endS - t.window.startS),
     meanServiceMs: service.reduce((a, b) => a + b, 0) / service.length,
     medianServiceMs: service[Math.floor((service.length - 1) / 2)]!,
+    outputWeight,
+    sizeTauNoFamily,
     sizeTauPredicted,
     sizeTauTrue,
+    rhoNoFamily,
+    rho,
   };
 }
 
 async function serial(job: Extract<Job, { kind: 'serial' }>): Promise<SerialResult> {
   const t = SERIAL[job.trace]!;
-  const profile = getProfile(SERIAL_PROFILE);
+  const profile = getProfile(t.profile);
   const idle = new IdleService(profile);
   const short = new LogHistogram();
   const long = new LogHistogram();
   let busyMs = 0;
+  const o = job.order;
   const scheduling: SimSchedulingOptions = {
-    order: job.order === 'fcfs' ? 'fcfs' : 'sjf',
-    oracleSizes: job.order === 'sjf-oracle',
+    order: o === 'fcfs' ? 'fcfs' : 'sjf',
+    oracleSizes: o.endsWith('oracle'),
     bounds: SERIAL_BOUNDS,
-    ...(job.order === 'sjf-guard-20s' ? { sjfMaxAgeMs: 20_000 } : {}),
+    ...(o.startsWith('sjf-fit') ? { sjfOutputWeight: job.outputWeight } : {}),
+    ...(o === 'sjf-guard-20s' ? { sjfMaxAgeMs: 20_000 } : {}),
+    ...(o === 'sjf-fit-guard-120s' ? { sjfMaxAgeMs: 120_000 } : {}),
+    ...(o.endsWith('no-family') ? { predictor: NO_FAMILIES } : {}),
   };
   const sim = new Simulation({
     pools: [
@@ -483,6 +569,7 @@ function features(r: TraceRecord): PredictorFeatures {
     model: 'm',
     lastUserText: null,
     sessionId: r.session ?? null,
+    prefixHashes: routingBlockHashes(r),
   };
 }
 
@@ -502,9 +589,17 @@ async function predictor(trace: number): Promise<PredictorResult> {
     p.learn(all[i]!, actual[i]!);
   }
   const t1 = process.hrtime.bigint();
+  const before = new Float64Array(actual.length);
+  const q = new OutputLengthPredictor(NO_FAMILIES);
+  for (let i = 0; i < all.length; i++) {
+    before[i] = q.predict(all[i]!);
+    q.learn(all[i]!, actual[i]!);
+  }
   return {
     requests: actual.length,
+    tauNoFamily: kendallTau(before, actual),
     tau: kendallTau(predicted, actual),
+    rho: spearmanRho(predicted, actual),
     pairwiseAccuracy: pairwiseAccuracy(predicted, actual),
     promptTau: kendallTau(
       all.map((f) => f.promptTokens),
@@ -540,7 +635,7 @@ interface Report {
 
 function serialSection(r: Report): string[] {
   const out: string[] = [
-    `**a. Serial backend at ρ = ${SERIAL_RHO}** — \`${SERIAL_PROFILE}\` replicas with endpoint concurrency 1. ρ = λ · E[S] / replicas, E[S] = the mean idle service time of the window's requests (each run alone through the engine model); short = idle service ≤ the median, long = the rest; E2E from arrival at the gateway. SJF ranks by prompt + 16 × predicted output tokens (the oracle: × true output tokens, for reference only — no gateway knows it); an item that has waited 60 s goes before younger ones (the default starvation guard; 20 s in one row).`,
+    `**a. Serial backend at ρ = ${SERIAL_RHO}** — replicas with endpoint concurrency 1 (\`${SERIAL_PROFILE}\`; \`${LONG_CONTEXT_PROFILE}\` for Mooncake, whose prompts exceed the former's context). ρ = λ · E[S] / replicas, E[S] = the mean idle service time of the window's requests (each run alone through the engine model); short = idle service ≤ the median, long = the rest; E2E from arrival at the gateway. SJF ranks by prompt + 16 × predicted output tokens (the oracle: × true output tokens, for reference only — no gateway knows it); "SJF ×w" by prompt + w × output tokens, w = the backend's ms per output token ÷ ms per prompt token on an idle replica at the window's median request (\`sjfOutputWeight\`). An item that has waited 60 s goes before younger ones (the default starvation guard; 20 s or 120 s where said). "Before": the predictor without prefix families.`,
     '',
     '| trace (window, replicas) | E[S], median (ms) | rate scale (req/s) | order | short p50 E2E (ms) | long p99 E2E (ms) | mean E2E (ms) | busy share | dropped |',
     '|---|---:|---:|---|---:|---:|---:|---:|---:|',
@@ -565,7 +660,7 @@ function serialSection(r: Report): string[] {
       );
     }
     sizes.push(
-      `- ${t.name}: Kendall tau of SJF's job size against idle service time ${c.sizeTauPredicted.toFixed(3)} with predicted sizes (predicting and learning in trace order), ${c.sizeTauTrue.toFixed(3)} with true sizes`,
+      `- ${t.name}: w = ${c.outputWeight.toFixed(0)}; Spearman rho of predicted against true output tokens ${c.rhoNoFamily.toFixed(3)} without prefix families, ${c.rho.toFixed(3)} with them; Kendall tau of SJF's job size against idle service time ${c.sizeTauNoFamily.toFixed(3)} without prefix families, ${c.sizeTauPredicted.toFixed(3)} with them (predicting and learning in trace order), ${c.sizeTauTrue.toFixed(3)} with true sizes`,
     );
   });
   return [...out, '', ...targets, '', ...sizes];
@@ -622,14 +717,14 @@ function tenantSection(r: Report): string[] {
 function predictorSection(r: Report): string[] {
   const rows = r.predictor.map((x, i) => {
     const t = PREDICTOR_TRACES[i]!;
-    return `| ${t.name} | ${x.requests} | ${x.tau.toFixed(3)} | ${pct(x.pairwiseAccuracy)} | ${x.promptTau.toFixed(3)} | ${x.usPerRequest.toFixed(2)} |`;
+    return `| ${t.name} | ${x.requests} | ${x.tauNoFamily.toFixed(3)} | ${x.tau.toFixed(3)} | ${x.rho.toFixed(3)} | ${pct(x.pairwiseAccuracy)} | ${x.promptTau.toFixed(3)} | ${x.usPerRequest.toFixed(2)} |`;
   });
   const worst = Math.max(...r.predictor.map((x) => x.usPerRequest));
   return [
-    '**d. Output-length predictor** — each request predicted, then learned from, in trace order (features a gateway has here: prompt tokens; these traces carry no text, max_tokens, tenant or session). Kendall tau-b and pairwise accuracy (pairs with different true lengths ordered the same way; 50 % = chance) of predicted vs true output tokens; the prompt length alone as a baseline ranking.',
+    "**d. Output-length predictor** — each request predicted, then learned from, in trace order (features a gateway has here: prompt tokens, and the prefix family where the trace has block ids — Mooncake's; these traces carry no text, max_tokens, tenant or session). Kendall tau-b without prefix families (before) and with them, Spearman's rho and pairwise accuracy (pairs with different true lengths ordered the same way; 50 % = chance) of predicted vs true output tokens; the prompt length alone as a baseline ranking.",
     '',
-    '| trace | requests | Kendall tau | pairwise accuracy | tau of prompt length | µs per predict + learn |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| trace | requests | Kendall tau, no families | Kendall tau | Spearman rho | pairwise accuracy | tau of prompt length | µs per predict + learn |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     `- cost: at most ${worst.toFixed(2)} µs per predict + learn (target ≤ 20 µs: ${mark(worst <= 20)})`,
@@ -696,6 +791,7 @@ async function main(): Promise<void> {
         order,
         rateScale: rateScales[trace]!,
         medianServiceMs: calibrations[trace]!.medianServiceMs,
+        outputWeight: calibrations[trace]!.outputWeight,
       }),
     ),
   );

@@ -342,6 +342,7 @@ function poolRequest(
         model: pool.name,
         lastUserText: inf.signals.lastUserText || null,
         sessionId: routing.sessionId,
+        prefixHashes: routing.prefixHashes,
       };
       return features;
     },

@@ -32,7 +32,11 @@ import type { RoutingRegistry } from '../plugins/routing/register.js';
 import { PoolLedger } from '../router/ledger.js';
 import { type DecisionRecord, Router, type RoutingProfileSpec } from '../router/router.js';
 import { PoolScheduler, type SchedulerOptions, batchFits } from '../scheduler/pool-scheduler.js';
-import { OutputLengthPredictor, type PredictorFeatures } from '../scheduler/predictor.js';
+import {
+  OutputLengthPredictor,
+  type PredictorFeatures,
+  type PredictorOptions,
+} from '../scheduler/predictor.js';
 import type { DropReason, PriorityClass, QueueItem } from '../scheduler/types.js';
 import type { ScalingLoop } from './scaling.js';
 
@@ -49,6 +53,8 @@ export interface QueuePlan {
   /** TTFT deadline given to every queued request, ms (the `edf` order reads it). */
   readonly ttftDeadlineMs: number;
   readonly defaultPriority: PriorityClass;
+  /** `sjf`: the output-length predictor's options (default: its own). */
+  readonly predictor?: PredictorOptions;
   /** The plan's identity: an equal key keeps the queue across reloads. */
   readonly key: string;
 }
@@ -240,7 +246,7 @@ export class PoolDriver<E> {
           });
     const sjf = plan?.options.order === 'sjf';
     if (!sjf) this.predictor = null;
-    else this.predictor ??= new OutputLengthPredictor();
+    else this.predictor ??= new OutputLengthPredictor(plan.predictor);
     const now = this.clock.now();
     for (const a of moving) {
       if (this.scheduler === null) this.fail(a, poolRemoved(this.name));

@@ -300,6 +300,7 @@ export class Simulation {
           model: pool.name,
           lastUserText: null, // nor what it said
           sessionId: r.session ?? null,
+          prefixHashes: routingBlockHashes(r),
         };
         return features;
       },
@@ -420,9 +421,10 @@ function upEndpoints(endpoints: readonly SimEndpoint[]): DriverEndpoint<SimEndpo
 
 /** The simulator's scheduling options as the driver's queue plan. */
 function simQueuePlan(s: SimSchedulingOptions): QueuePlan {
-  const { ttftDeadlineMs, oracleSizes: _oracle, defaultPriority, ...options } = s;
+  const { ttftDeadlineMs, oracleSizes: _oracle, defaultPriority, predictor, ...options } = s;
   return {
     options,
+    ...(predictor !== undefined ? { predictor } : {}),
     ttftDeadlineMs: ttftDeadlineMs ?? Number.POSITIVE_INFINITY,
     defaultPriority: defaultPriority ?? 'normal',
     key: JSON.stringify(s),

@@ -10,6 +10,7 @@ import type { EndpointGate } from '../framework/endpoint.js';
 import type { BreakerPlan } from '../pool/plan.js';
 import type { RoutingProfileSpec } from '../router/router.js';
 import type { SchedulerOptions } from '../scheduler/pool-scheduler.js';
+import type { PredictorOptions } from '../scheduler/predictor.js';
 import type { DropReason, PriorityClass } from '../scheduler/types.js';
 import type { Percentiles } from './log-histogram.js';
 import type { TimelinePoint } from './timeline.js';
@@ -114,6 +115,8 @@ export interface SimSchedulingOptions extends SchedulerOptions {
   readonly oracleSizes?: boolean;
   /** The class of records that carry none (the config's `defaultPriority`; default `normal`). */
   readonly defaultPriority?: PriorityClass;
+  /** `sjf`: the output-length predictor's options (benchmarks compare its features). */
+  readonly predictor?: PredictorOptions;
 }
 
 /** What the HTML report draws, beyond the summary. */

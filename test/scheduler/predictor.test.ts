@@ -6,7 +6,9 @@ import {
   kendallTau,
   OutputLengthPredictor,
   type PredictorFeatures,
+  type PredictorOptions,
   pairwiseAccuracy,
+  spearmanRho,
 } from '../../src/scheduler/predictor.js';
 
 /** Kendall's tau-b and pairwise accuracy by counting every pair. */
@@ -61,6 +63,7 @@ function synthetic(n: number, seed: number) {
       model: 'm',
       lastUserText: `${'Some context. '.repeat(3)}${kind.text}`,
       sessionId: null,
+      prefixHashes: [],
     };
     return { f, expected, output };
   });
@@ -100,6 +103,7 @@ describe('OutputLengthPredictor', () => {
       model: 'm',
       lastUserText: null,
       sessionId: null,
+      prefixHashes: [],
     };
     assert.equal(p.predict(f), 1);
     const q = new OutputLengthPredictor();
@@ -122,6 +126,7 @@ describe('OutputLengthPredictor', () => {
       model: 'm',
       lastUserText: null,
       sessionId: session,
+      prefixHashes: [],
     });
     // Each session answers at its own length, turn after turn.
     for (let i = 0; i < 2000; i++) {
@@ -139,6 +144,90 @@ describe('OutputLengthPredictor', () => {
     assert.notEqual(p.predict(turn('long')), p.predict({ ...turn('long'), sessionId: null }));
   });
 
+  describe('prefix families', () => {
+    /** A request with no text and no session, whose prompt has the given chained block hashes. */
+    const req = (...prefixHashes: number[]): PredictorFeatures => ({
+      promptTokens: 1000,
+      maxTokens: null,
+      tenant: 't',
+      model: 'm',
+      lastUserText: null,
+      sessionId: null,
+      prefixHashes,
+    });
+    /** The same history learned with and without families. */
+    const twins = (opts: PredictorOptions, history: [PredictorFeatures, number][]) => {
+      const p = new OutputLengthPredictor(opts);
+      const global = new OutputLengthPredictor({ ...opts, families: 0 });
+      for (const [f, out] of history) {
+        p.learn(f, out);
+        global.learn(f, out);
+      }
+      return { p, global };
+    };
+
+    it("predict a family's mean log output, from its first two blocks by default", () => {
+      const { p } = twins({}, [
+        [req(1, 2, 3), 99],
+        [req(1, 2, 4, 5), 399],
+        [req(1, 7), 9_999], // another conversation under the same first block
+      ]);
+      // Family (1, 2): exp((ln 100 + ln 400) / 2) − 1 = 199, whatever follows the second block.
+      assert.ok(Math.abs(p.predict(req(1, 2)) - 199) < 1e-9, `${p.predict(req(1, 2))}`);
+      assert.ok(Math.abs(p.predict(req(1, 2, 8, 9)) - 199) < 1e-9);
+      assert.ok(Math.abs(p.predict(req(1, 7, 8)) - 9_999) < 1e-6);
+      assert.equal(p.predict({ ...req(1, 2), maxTokens: 50 }), 50);
+    });
+
+    it('back off to the regression without a family with history, or where text or the session speaks', () => {
+      const history: [PredictorFeatures, number][] = [
+        [req(1, 2, 3), 99],
+        [req(1, 2), 399],
+        [{ ...req(1, 2), sessionId: 's' }, 30],
+      ];
+      const { p, global } = twins({}, history);
+      for (const f of [
+        req(1, 3), // a family never seen
+        req(1), // too short to have a family
+        req(), // no full block at all
+        { ...req(1, 2), lastUserText: 'Write an essay' },
+        { ...req(1, 2), sessionId: 's' }, // the session's last output is known
+      ])
+        assert.equal(p.predict(f), global.predict(f), JSON.stringify(f));
+      // An unknown session says nothing: the family does.
+      assert.notEqual(p.predict({ ...req(1, 2), sessionId: 'new' }), global.predict(req(1, 2)));
+    });
+
+    it('use the deepest family with history, then shallower ones', () => {
+      const { p } = twins({ familyDepths: [1, 3] }, [
+        [req(1, 2, 3), 99],
+        [req(1, 5, 6), 399],
+      ]);
+      assert.ok(Math.abs(p.predict(req(1, 2, 3, 4)) - 99) < 1e-9); // depth 3: (1, 2, 3)
+      assert.ok(Math.abs(p.predict(req(1, 2, 4)) - 199) < 1e-9); // depth 3 unseen: depth 1, both
+      assert.ok(Math.abs(p.predict(req(1)) - 199) < 1e-9);
+    });
+
+    it('remember at most `families` families, forgetting the least recently learned from', () => {
+      const { p, global } = twins({ families: 3 }, []);
+      for (let i = 0; i < 100; i++) {
+        p.learn(req(0, i), 10 + i);
+        global.learn(req(0, i), 10 + i);
+        assert.ok(p.familyCount <= 3, `${p.familyCount} families`);
+      }
+      assert.equal(p.familyCount, 3);
+      assert.equal(p.predict(req(0, 96)), global.predict(req(0, 96))); // forgotten
+      assert.ok(Math.abs(p.predict(req(0, 97)) - 107) < 1e-9);
+      // Learning from a family again makes it the most recent: 97 outlives 98 and 99.
+      p.learn(req(0, 97), 107);
+      p.learn(req(0, 200), 5);
+      p.learn(req(0, 201), 5);
+      assert.ok(Math.abs(p.predict(req(0, 97)) - 107) < 1e-9);
+      assert.equal(p.familyCount, 3);
+      assert.equal(new OutputLengthPredictor({ families: 0 }).familyCount, 0);
+    });
+  });
+
   it('refuses to learn a non-finite output length', () => {
     const f: PredictorFeatures = {
       promptTokens: 1,
@@ -147,6 +236,7 @@ describe('OutputLengthPredictor', () => {
       model: 'm',
       lastUserText: null,
       sessionId: null,
+      prefixHashes: [],
     };
     assert.throws(() => new OutputLengthPredictor().learn(f, Number.NaN), /finite output length/);
   });
@@ -183,7 +273,16 @@ describe('rank statistics', () => {
     }
   });
 
+  it("Spearman's rho is Pearson's correlation of mean ranks", () => {
+    assert.equal(spearmanRho([1, 2, 3, 4], [10, 20, 30, 400]), 1);
+    assert.equal(spearmanRho([1, 2, 3, 4], [40, 30, 20, 10]), -1);
+    assert.ok(Number.isNaN(spearmanRho([1, 1, 1], [1, 2, 3])));
+    // Ranks (1.5, 1.5, 3, 4) and (1, 3, 2, 4): Σ dx·dy = 3, Σ dx² = 4.5, Σ dy² = 5.
+    assert.ok(Math.abs(spearmanRho([7, 7, 8, 9], [1, 3, 2, 4]) - 3 / Math.sqrt(4.5 * 5)) < 1e-12);
+  });
+
   it('refuse samples of different lengths', () => {
     assert.throws(() => kendallTau([1, 2], [1]), /samples of one length/);
+    assert.throws(() => spearmanRho([1, 2], [1]), /samples of one length/);
   });
 });
