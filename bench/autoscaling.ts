@@ -52,10 +52,9 @@ import { servegenTrace } from '../src/traces/servegen.js';
 import { reshape } from '../src/traces/transform.js';
 import { benchEntry, runChild, runLimited } from './child.js';
 import { writeGeneratedSection } from './docs.js';
-import { REPO, describeMachine, envNum } from './env.js';
+import { REPO, TRACES_DIR, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const TRACES_DIR = join(REPO, 'traces');
 const WINDOWS = join(TRACES_DIR, 'servegen_language_m-large_windows.csv.gz');
 const LENGTHS = join(TRACES_DIR, 'AzureLLMInferenceTrace_conv.csv');
 const PROFILE = 'llama3-70b-h100-tp4';

@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 /** The repository root (this file runs as dist/bench/env.js). */
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Where the benches read the shipped traces from: the one place to change if they move. */
+export const TRACES_DIR = join(REPO, 'traces');
+
 /** A non-negative number from `process.env[name]`, or `dflt` when unset or empty. */
 export function envNum(name: string, dflt: number): number {
   const v = process.env[name];

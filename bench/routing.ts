@@ -5,13 +5,17 @@
  * 8× the KV of one). Writes the table into docs/routing.md between markers.
  *
  * Per (trace, policy):
- *   - SLO capacity: the highest replay rate at which ≥ 99% of requests meet a TTFT of 5× their own
- *     idle, cold-cache TTFT on one `qwen2.5-7b-h100` (the pooled ideal is held to the same limits),
- *     by bracketing and bisection over the rate scale (sim/capacity.ts). Prompts longer than the
- *     model's context are the client's error and are left out of attainment.
+ *   - SLO capacity: the highest replay rate at which ≥ 99% of requests meet the SLO, by bracketing
+ *     and bisection over the rate scale (sim/capacity.ts), under two SLOs: relative, a TTFT of 5×
+ *     the request's own idle, cold-cache TTFT on one `qwen2.5-7b-h100` (the pooled ideal is held to
+ *     the same limits); absolute, TTFT ≤ 2 s and TPOT ≤ 100 ms for every request. Prompts longer
+ *     than the model's context are the client's error and are left out of attainment.
  *   - At one fixed rate per trace (BENCH_ROUTING_FIXED × the default policy's capacity): p99 TTFT,
  *     prefix cache hit rate, load imbalance (busiest replica's requests ÷ the mean).
  *   - At the trace's recorded rate (×1): prefix cache hit rate.
+ * Held out: both capacities again on the conversation trace's second 15 minutes replayed alone, a
+ *   check that the lead is not an artefact of one stretch of the trace (docs/routing.md says what
+ *   of the default was chosen on these traces).
  * Per trace: the hit rate of an infinite single cache (every block ever seen stays cached), as the
  *   engine counts hits (16-token blocks, at least the last prompt token computed).
  * Decision cost: a micro-benchmark of route + first-token + finish at 64 endpoints with the prefix
@@ -20,6 +24,7 @@
  * Each simulation runs in a child process, BENCH_ROUTING_JOBS at a time (default: the CPU count).
  * Engine metrics are scraped every BENCH_ROUTING_SCRAPE_MS (100) for every policy alike.
  * Env: BENCH_ROUTING_TARGET (0.99) BENCH_ROUTING_FIXED (0.8) BENCH_ROUTING_ITER (6 bisection steps)
+ * BENCH_ROUTING_ITER_EXTRA (bisection steps of the absolute-SLO and held-out searches; default 4)
  * BENCH_ROUTING_POLICIES (comma list; default all) BENCH_ROUTING_DECISIONS (100000)
  * BENCH_DOCS (docs/routing.md; 0 = do not write) BENCH_JSON (a path for the raw results).
  */
@@ -42,7 +47,7 @@ import { openRequestTrace } from '../src/traces/loaders.js';
 import { reshape } from '../src/traces/transform.js';
 import { benchEntry, runChild, runLimited } from './child.js';
 import { writeGeneratedSection } from './docs.js';
-import { REPO, describeMachine, envNum } from './env.js';
+import { REPO, TRACES_DIR, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const PROFILE = 'qwen2.5-7b-h100';
@@ -52,16 +57,28 @@ const POOLED = 'pooled ideal';
 const TRACES = [
   {
     name: 'mooncake-conversation',
-    file: join(REPO, 'traces', 'mooncake_conversation_0-30min.jsonl'),
+    file: join(TRACES_DIR, 'mooncake_conversation_0-30min.jsonl'),
     // Its clock is rounded to 3 s ticks (600 distinct times, up to 23 requests on one).
     spreadTies: true,
+    // The second 15 of its 30 minutes, replayed alone (cold caches at its start).
+    heldOut: { startS: 900, endS: 1800 },
   },
   {
     name: 'mooncake-synthetic',
-    file: join(REPO, 'traces', 'mooncake_synthetic_trace.jsonl'),
+    file: join(TRACES_DIR, 'mooncake_synthetic_trace.jsonl'),
     spreadTies: false,
+    heldOut: null,
   },
 ] as const;
+
+/** The two SLOs every capacity is searched under. */
+const SLOS = {
+  /** Each request's limit scales with its own idle TTFT: short prompts strict, long ones generous. */
+  relative: { ttftScale: 5 },
+  /** One limit for every request, the kind of SLO serving systems publish. */
+  absolute: { ttftMs: 2000, tpotMs: 100 },
+} as const;
+type SloKind = keyof typeof SLOS;
 
 /** Every named policy; `default` is `predicted-ttft` under another name, so it is run once. */
 const ALL_POLICIES = Object.keys(ROUTING_PRESETS).filter((p) => p !== 'default');
@@ -70,6 +87,8 @@ const CFG = {
   target: envNum('BENCH_ROUTING_TARGET', 0.99),
   fixed: envNum('BENCH_ROUTING_FIXED', 0.8),
   iterations: envNum('BENCH_ROUTING_ITER', 6),
+  // Fewer steps for the added searches keep the bench's wall time within 2× of the relative-only one.
+  iterationsExtra: envNum('BENCH_ROUTING_ITER_EXTRA', 4),
   scrapeMs: envNum('BENCH_ROUTING_SCRAPE_MS', 100),
   jobs: envNum('BENCH_ROUTING_JOBS', os.availableParallelism()),
   decisions: envNum('BENCH_ROUTING_DECISIONS', 100_000),
@@ -81,7 +100,7 @@ const CFG = {
 // ------------------------------------------------------------------------------------------ child jobs
 
 type Job =
-  | { kind: 'capacity'; trace: number; policy: string }
+  | { kind: 'capacity'; trace: number; policy: string; slo: SloKind; heldOut: boolean }
   | { kind: 'fixed'; trace: number; policy: string; scale: number }
   | { kind: 'cost' };
 
@@ -104,7 +123,13 @@ interface CostResult {
   readonly usPerPromptHash: number;
 }
 
-async function simulate(traceIdx: number, policy: string, scale: number): Promise<SimSummary> {
+async function simulate(
+  traceIdx: number,
+  policy: string,
+  scale: number,
+  slo: SloKind = 'relative',
+  heldOut = false,
+): Promise<SimSummary> {
   const t = TRACES[traceIdx]!;
   const base = getProfile(PROFILE);
   const pooled = policy === POOLED;
@@ -116,18 +141,21 @@ async function simulate(traceIdx: number, policy: string, scale: number): Promis
     routing: routingSpec(pooled ? 'round-robin' : policy),
     seed: 1,
     scrapeIntervalMs: CFG.scrapeMs,
-    slo: { ttftScale: 5, referenceProfile: base },
+    slo: { ...SLOS[slo], referenceProfile: base },
   });
   const trace = await openRequestTrace(t.file);
-  return sim.run(reshape(trace.records, { rateScale: scale, spreadTies: t.spreadTies }));
+  const window = heldOut ? (t.heldOut ?? undefined) : undefined;
+  if (heldOut && window === undefined) throw new Error(`${t.name} has no held-out window`);
+  return sim.run(reshape(trace.records, { rateScale: scale, spreadTies: t.spreadTies, window }));
 }
 
 async function runJob(job: Job): Promise<unknown> {
   if (job.kind === 'cost') return decisionCost();
   if (job.kind === 'capacity') {
-    return capacitySearch((k) => simulate(job.trace, job.policy, k), {
+    const extra = job.slo !== 'relative' || job.heldOut;
+    return capacitySearch((k) => simulate(job.trace, job.policy, k, job.slo, job.heldOut), {
       target: CFG.target,
-      iterations: CFG.iterations,
+      iterations: extra ? CFG.iterationsExtra : CFG.iterations,
       start: 0.5,
       min: 1 / 64,
     });
@@ -270,10 +298,34 @@ interface TraceReport {
   readonly name: string;
   readonly infiniteHitRate: number;
   readonly capacity: Record<string, CapacityResult>;
+  readonly capacityAbsolute: Record<string, CapacityResult>;
   readonly fixed: Record<string, FixedResult>;
   readonly fixedScale: number;
   /** Each policy replayed at the trace's recorded rate (×1). */
   readonly recorded: Record<string, FixedResult>;
+}
+
+/** Both capacities on a trace's held-out window. */
+interface HeldOutReport {
+  readonly name: string;
+  readonly window: { readonly startS: number; readonly endS: number };
+  readonly capacity: Record<string, CapacityResult>;
+  readonly capacityAbsolute: Record<string, CapacityResult>;
+}
+
+const policyName = (p: string): string => (p === 'predicted-ttft' ? '**predicted-ttft** (default)' : p);
+const capText = (c: CapacityResult): string =>
+  c.rate_scale === 0 ? '< ×1/64' : `${c.requests_per_s.toFixed(2)} (×${c.rate_scale.toFixed(3)})`;
+const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}×` : 'baseline 0');
+
+/** The default's lead over DualMap under each SLO. */
+function dualmapLead(
+  name: string,
+  rel: Record<string, CapacityResult>,
+  abs: Record<string, CapacityResult>,
+): string {
+  const r = (m: Record<string, CapacityResult>, p: string): number => m[p]?.requests_per_s ?? 0;
+  return `- ${name}: default vs dualmap ${ratio(r(rel, 'predicted-ttft'), r(rel, 'dualmap'))} under the relative SLO, ${ratio(r(abs, 'predicted-ttft'), r(abs, 'dualmap'))} under the absolute one; vs round-robin ${ratio(r(rel, 'predicted-ttft'), r(rel, 'round-robin'))}, resp. ${ratio(r(abs, 'predicted-ttft'), r(abs, 'round-robin'))}`;
 }
 
 const pct = (x: number | null): string => (x === null || Number.isNaN(x) ? '—' : `${(x * 100).toFixed(1)} %`);
@@ -282,18 +334,15 @@ function traceTable(t: TraceReport): string {
   const cap = (p: string): number => t.capacity[p]?.requests_per_s ?? 0;
   const ideal = cap(POOLED);
   const rows = [...CFG.policies, POOLED].map((p) => {
-    const c = t.capacity[p]!;
     const f = t.fixed[p]!;
     const r = t.recorded[p]!;
-    const capText =
-      c.rate_scale === 0 ? '< ×1/64' : `${c.requests_per_s.toFixed(2)} (×${c.rate_scale.toFixed(3)})`;
-    return `| ${p === 'predicted-ttft' ? '**predicted-ttft** (default)' : p} | ${capText} | ${ideal > 0 ? pct(cap(p) / ideal) : '—'} | ${pct(r.prefix_hit_rate)} | ${pct(f.prefix_hit_rate)} | ${f.ttft_p99_ms.toFixed(0)} | ${pct(f.slo_attainment)} | ${f.load_imbalance.toFixed(2)} |`;
+    return `| ${policyName(p)} | ${capText(t.capacity[p]!)} | ${ideal > 0 ? pct(cap(p) / ideal) : '—'} | ${capText(t.capacityAbsolute[p]!)} | ${pct(r.prefix_hit_rate)} | ${pct(f.prefix_hit_rate)} | ${f.ttft_p99_ms.toFixed(0)} | ${pct(f.slo_attainment)} | ${f.load_imbalance.toFixed(2)} |`;
   });
   return [
     `**${t.name}** — infinite single cache hit rate ${pct(t.infiniteHitRate)}; fixed rate ×${t.fixedScale.toFixed(3)} of the trace (${t.fixed['predicted-ttft']?.requests_per_s.toFixed(2)} req/s)`,
     '',
-    '| policy | SLO capacity, req/s (rate scale) | of pooled ideal | hit rate ×1 | hit rate, fixed rate | p99 TTFT (ms), fixed rate | SLO attainment, fixed rate | load imbalance, fixed rate |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| policy | SLO capacity, req/s (rate scale) | of pooled ideal | absolute-SLO capacity, req/s (rate scale) | hit rate ×1 | hit rate, fixed rate | p99 TTFT (ms), fixed rate | SLO attainment, fixed rate | load imbalance, fixed rate |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
   ].join('\n');
 }
@@ -306,24 +355,47 @@ function targets(t: TraceReport): string[] {
   const ideal = cap(POOLED);
   const hit = t.recorded['predicted-ttft']?.prefix_hit_rate ?? 0;
   const hitFixed = t.fixed['predicted-ttft']?.prefix_hit_rate ?? 0;
-  const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}×` : 'baseline 0');
   const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
   return [
     `- ${t.name}: default vs round-robin ${ratio(d, rr)} (target ≥ 1.5×: ${mark(rr === 0 ? d > 0 : d >= 1.5 * rr)}); vs the better of prefix-threshold and dualmap ${ratio(d, bestPrefix)} (≥ 1.1×: ${mark(d >= 1.1 * bestPrefix)}); of the pooled ideal ${pct(ideal > 0 ? d / ideal : Number.NaN)} (≥ 85 %: ${mark(d >= 0.85 * ideal)}); hit rate at the recorded rate ${pct(hit)} vs infinite ${pct(t.infiniteHitRate)} (within 10 %: ${mark(hit >= 0.9 * t.infiniteHitRate)}; the pooled ideal's ${pct(t.recorded[POOLED]?.prefix_hit_rate ?? null)}); at the fixed rate ${pct(hitFixed)}`,
   ];
 }
 
-function render(traces: readonly TraceReport[], cost: CostResult, wallS: number): string {
+function heldOutTable(h: HeldOutReport): string {
+  const rows = [...CFG.policies, POOLED].map(
+    (p) => `| ${policyName(p)} | ${capText(h.capacity[p]!)} | ${capText(h.capacityAbsolute[p]!)} |`,
+  );
+  return [
+    `**${h.name}, held out** — arrivals in [${h.window.startS}, ${h.window.endS}) s only, replayed alone`,
+    '',
+    '| policy | SLO capacity, req/s (rate scale) | absolute-SLO capacity, req/s (rate scale) |',
+    '|---|---:|---:|',
+    ...rows,
+  ].join('\n');
+}
+
+function render(
+  traces: readonly TraceReport[],
+  heldOut: readonly HeldOutReport[],
+  cost: CostResult,
+  wallS: number,
+): string {
   const date = new Date().toISOString().slice(0, 10);
   const costRows = Object.entries(cost.usPerDecision).map(
-    ([p, us]) => `| ${p === 'predicted-ttft' ? '**predicted-ttft** (default)' : p} | ${us.toFixed(2)} |`,
+    ([p, us]) => `| ${policyName(p)} | ${us.toFixed(2)} |`,
   );
   return [
     `Generated by \`npm run bench:routing\` on ${date}, ${describeMachine()}; ${wallS.toFixed(0)} s wall.`,
-    `${REPLICAS} replicas of \`${PROFILE}\`, engine metrics scraped every ${CFG.scrapeMs} ms, seed 1. SLO: TTFT ≤ 5× the request's own idle, cold-cache TTFT on one replica; capacity = highest rate with ≥ ${(CFG.target * 100).toFixed(0)} % attainment (${CFG.iterations} bisection steps; \`< ×1/64\` = not met even at 1/64 of the trace's rate). Fixed-rate columns at ${CFG.fixed} × the default policy's capacity; "×1" = the trace replayed at its recorded rate.`,
+    `${REPLICAS} replicas of \`${PROFILE}\`, engine metrics scraped every ${CFG.scrapeMs} ms, seed 1. SLO (relative): TTFT ≤ ${SLOS.relative.ttftScale}× the request's own idle, cold-cache TTFT on one replica. Absolute SLO: TTFT ≤ ${SLOS.absolute.ttftMs} ms and TPOT ≤ ${SLOS.absolute.tpotMs} ms. Capacity = highest rate with ≥ ${(CFG.target * 100).toFixed(0)} % attainment (${CFG.iterations} bisection steps for the relative SLO on the whole trace, ${CFG.iterationsExtra} for the absolute SLO and the held-out window; \`< ×1/64\` = not met even at 1/64 of the trace's rate). Fixed-rate columns at ${CFG.fixed} × the default policy's capacity under the relative SLO, judged by it; "×1" = the trace replayed at its recorded rate.`,
     '',
     ...traces.flatMap((t) => [traceTable(t), '']),
-    'Targets (default = `predicted-ttft`):',
+    ...heldOut.flatMap((h) => [heldOutTable(h), '']),
+    'Default vs DualMap, SLO capacity:',
+    '',
+    ...traces.map((t) => dualmapLead(t.name, t.capacity, t.capacityAbsolute)),
+    ...heldOut.map((h) => dualmapLead(`${h.name}, held out`, h.capacity, h.capacityAbsolute)),
+    '',
+    'Targets (default = `predicted-ttft`, relative SLO):',
     '',
     ...traces.flatMap(targets),
     '',
@@ -351,24 +423,44 @@ async function main(): Promise<void> {
     throw new Error('BENCH_ROUTING_POLICIES must include predicted-ttft');
   log(`decision cost (${CFG.decisions} decisions per policy)`);
   const cost = await runChild<CostResult>(SELF, { kind: 'cost' } satisfies Job);
-  const capJobs = TRACES.flatMap((_, trace) => policies.map((policy) => ({ trace, policy })));
+  const capJobs: Extract<Job, { kind: 'capacity' }>[] = [];
+  for (const heldOut of [false, true])
+    for (const slo of Object.keys(SLOS) as SloKind[])
+      TRACES.forEach((t, trace) => {
+        if (heldOut && t.heldOut === null) return;
+        for (const policy of policies) capJobs.push({ kind: 'capacity', trace, policy, slo, heldOut });
+      });
   log(`${capJobs.length} capacity searches, ${CFG.jobs} at a time`);
   const caps = await runLimited(
     capJobs.map((j) => async () => {
-      const r = await runChild<CapacityResult>(SELF, { kind: 'capacity', ...j } satisfies Job);
+      const r = await runChild<CapacityResult>(SELF, j satisfies Job);
       log(
-        `${TRACES[j.trace]!.name} ${j.policy}: ${r.requests_per_s.toFixed(2)} req/s (×${r.rate_scale.toFixed(3)})`,
+        `${TRACES[j.trace]!.name}${j.heldOut ? ' (held out)' : ''} ${j.slo} ${j.policy}: ${r.requests_per_s.toFixed(2)} req/s (×${r.rate_scale.toFixed(3)})`,
       );
       return r;
     }),
     CFG.jobs,
   );
+  const capacityOf = (trace: number, slo: SloKind, heldOut: boolean): Record<string, CapacityResult> => {
+    const out: Record<string, CapacityResult> = {};
+    capJobs.forEach((j, i) => {
+      if (j.trace === trace && j.slo === slo && j.heldOut === heldOut) out[j.policy] = caps[i]!;
+    });
+    return out;
+  };
+  const heldOutReports: HeldOutReport[] = [];
+  TRACES.forEach((t, trace) => {
+    if (t.heldOut === null) return;
+    heldOutReports.push({
+      name: t.name,
+      window: t.heldOut,
+      capacity: capacityOf(trace, 'relative', true),
+      capacityAbsolute: capacityOf(trace, 'absolute', true),
+    });
+  });
   const reports: TraceReport[] = [];
   for (let trace = 0; trace < TRACES.length; trace++) {
-    const capacity: Record<string, CapacityResult> = {};
-    policies.forEach((p, i) => {
-      capacity[p] = caps[trace * policies.length + i]!;
-    });
+    const capacity = capacityOf(trace, 'relative', false);
     const fixedScale = CFG.fixed * capacity['predicted-ttft']!.rate_scale;
     log(`${TRACES[trace]!.name}: fixed-rate runs at ×${fixedScale.toFixed(3)}`);
     const fixedRuns = await runLimited(
@@ -397,15 +489,16 @@ async function main(): Promise<void> {
       name: TRACES[trace]!.name,
       infiniteHitRate: await infiniteCacheHitRate(trace),
       capacity,
+      capacityAbsolute: capacityOf(trace, 'absolute', false),
       fixed,
       fixedScale,
       recorded,
     });
   }
   const wallS = (performance.now() - t0) / 1000;
-  const md = render(reports, cost, wallS);
+  const md = render(reports, heldOutReports, cost, wallS);
   process.stdout.write(`${md}\n`);
-  if (CFG.json) writeFileSync(CFG.json, JSON.stringify({ reports, cost }, null, 2));
+  if (CFG.json) writeFileSync(CFG.json, JSON.stringify({ reports, heldOut: heldOutReports, cost }, null, 2));
   if (CFG.docs) {
     writeGeneratedSection(CFG.docs, 'routing', md);
     log(`wrote ${CFG.docs}`);

@@ -66,10 +66,9 @@ import type { TraceRecord } from '../src/traces/record.js';
 import { type Tagging, merge, reshape, tag } from '../src/traces/transform.js';
 import { benchEntry, runChild, runLimited } from './child.js';
 import { writeGeneratedSection } from './docs.js';
-import { REPO, describeMachine, envNum } from './env.js';
+import { REPO, TRACES_DIR, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const TRACES_DIR = join(REPO, 'traces');
 const CONV = join(TRACES_DIR, 'AzureLLMInferenceTrace_conv.csv');
 const CODE = join(TRACES_DIR, 'AzureLLMInferenceTrace_code.csv');
 const MOONCAKE_CONV = join(TRACES_DIR, 'mooncake_conversation_0-30min.jsonl');

@@ -52,11 +52,11 @@ import type { TraceRecord } from '../src/traces/record.js';
 import { type SyntheticSpec, syntheticTrace } from '../src/traces/synthetic.js';
 import { reshape } from '../src/traces/transform.js';
 import { runChild } from './child.js';
-import { REPO, describeMachine, envNum } from './env.js';
+import { REPO, TRACES_DIR, describeMachine, envNum } from './env.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
-const DEFAULT_TRACE = join(REPO, 'traces', 'mooncake_conversation_0-30min.jsonl');
+const DEFAULT_TRACE = join(TRACES_DIR, 'mooncake_conversation_0-30min.jsonl');
 
 const CFG = {
   minutes: envNum('BENCH_SIM_MINUTES', 60),
