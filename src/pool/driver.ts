@@ -153,13 +153,10 @@ export type DriverEvent =
       readonly request: string;
       readonly endpoint: string;
       readonly reason: string;
+      /** Prompt tokens the router believed cached there. */
+      readonly cached: number;
     }
-  | {
-      readonly kind: 'drop' | 'fail';
-      readonly atMs: number;
-      readonly request: string;
-      readonly reason: string;
-    }
+  | { readonly kind: 'drop' | 'fail'; readonly atMs: number; readonly request: string; readonly reason: string }
   | {
       readonly kind: 'scale';
       readonly atMs: number;
@@ -504,6 +501,7 @@ export class PoolDriver<E> {
       request: a.req.routing.id,
       endpoint: e.state.id,
       reason: a.route.reason,
+      cached: a.route.cached,
     });
   }
 
