@@ -195,7 +195,8 @@ const GC_KINDS = ['minor', 'major', 'incremental', 'weakcb'] as const;
  * loop.
  */
 function gcBetween(a: Map<string, number>, b: Map<string, number>): GcPauses {
-  const d = (name: string): number => (b.get(name) ?? Number.NaN) - (a.get(name) ?? 0);
+  // A kind with no GC yet has no series: 0, unless the scrape itself failed.
+  const d = (name: string): number => (b.size === 0 ? Number.NaN : (b.get(name) ?? 0) - (a.get(name) ?? 0));
   const sum = (kind: string): number => d(`${GC_SERIES}_sum{kind="${kind}"}`) * 1000;
   const count = (kind: string): number => d(`${GC_SERIES}_count{kind="${kind}"}`);
   const [minor, ...major] = GC_KINDS;
