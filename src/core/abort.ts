@@ -47,15 +47,17 @@ export class CancellationSignal implements AbortSignal {
     const listeners = this.listeners;
     const once = this.once;
     if (listeners === null || once === null) return true;
-    // Listeners added or removed by a listener do not change this dispatch (EventTarget's rule).
-    const snapshot = listeners.slice();
-    for (let i = listeners.length - 1; i >= 0; i--) {
+    // EventTarget's rules: listeners added during the dispatch wait for the next one (there is none),
+    // and one removed before its turn is skipped.
+    for (const l of listeners.slice()) {
+      const i = listeners.indexOf(l);
+      if (i === -1) continue;
       if (once[i]) {
         listeners.splice(i, 1);
         once.splice(i, 1);
       }
+      call(this, l, event);
     }
-    for (const l of snapshot) call(this, l, event);
     return true;
   }
 

@@ -40,6 +40,20 @@ describe('Cancellation', () => {
     assert.equal(called, false);
   });
 
+  it('skips a listener removed by an earlier one during the dispatch', () => {
+    const c = new Cancellation();
+    const seen: string[] = [];
+    const second = (): void => void seen.push('second');
+    c.signal.addEventListener('abort', () => {
+      seen.push('first');
+      c.signal.removeEventListener('abort', second);
+      c.signal.addEventListener('abort', () => void seen.push('added late'));
+    });
+    c.signal.addEventListener('abort', second, { once: true });
+    c.abort();
+    assert.deepEqual(seen, ['first']);
+  });
+
   it('cancels an undici request in flight', async () => {
     const server = createServer(() => {}); // never answers
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
