@@ -7,9 +7,12 @@
  *   gateway: load generator ──► Switchyard (1 process) ──► mock upstream
  *
  * Three processes: this one (the load generator, see bench/loadgen.ts), the mock
- * (bench/mock-upstream.ts) and the gateway (bench/gateway-process.ts, `Gateway.start` with one
- * `kind: http` pool at the mock). With `taskset`, CPU 0 runs the load generator and the mock and
- * CPU 1 the gateway alone, so the gateway never shares an event loop or a core with the load.
+ * (bench/mock-upstream.ts) and the gateway, started as a user starts it: `switchyard serve --config
+ * FILE` (dist/src/cli/main.js) with a config whose one pool has one `kind: http` endpoint at the
+ * mock, default logging (`info`, to a pipe this process drains) and default metrics. With
+ * `taskset`, CPU 0 runs the load generator and the mock and CPU 1 the gateway alone, so the gateway
+ * never shares an event loop or a core with the load. The gateway's GC pauses and heap come from
+ * its own `/metrics` (prom-client's process metrics), scraped between runs only.
  *
  * Measurements, each `BENCH_REPS` times with direct and gateway interleaved (order alternating per
  * rep), medians reported: latency at a fixed open-loop rate (added = gateway − direct, paired per
@@ -22,9 +25,10 @@
  * BENCH_HOLD_S (3) BENCH_LOAD_CPU (0) BENCH_GW_CPU (1) BENCH_PIN (1; 0 = no taskset)
  * BENCH_DOCS (docs/benchmarks.md; 0 = do not write) BENCH_JSON (a path for the raw results)
  * BENCH_GW_NODE_FLAGS (node flags for the gateway process only, e.g. `--single-threaded-gc`).
+ * BENCH_GW_LOG_LEVEL (the config's log.level; unset = the default, info).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +71,7 @@ export const CFG = {
   docs: process.env.BENCH_DOCS ?? join(REPO, 'docs', 'benchmarks.md'),
   json: process.env.BENCH_JSON ?? '',
   gwNodeFlags: (process.env.BENCH_GW_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
+  gwLogLevel: process.env.BENCH_GW_LOG_LEVEL ?? '',
 };
 
 const MODEL = 'mock-gpt';
@@ -150,11 +155,9 @@ async function startChild(
 async function stopChildren(): Promise<void> {
   for (const c of children) {
     if (c.proc.exitCode !== null) continue;
-    try {
-      c.proc.send({ type: 'stop' });
-    } catch {
-      c.proc.kill('SIGTERM');
-    }
+    // The mock has an IPC channel; the gateway, a `switchyard serve`, drains on SIGTERM.
+    if (c.proc.connected) c.proc.send({ type: 'stop' });
+    else c.proc.kill('SIGTERM');
   }
   const until = Date.now() + 3_000;
   while (children.some((c) => c.proc.exitCode === null && c.proc.signalCode === null) && Date.now() < until) {
@@ -162,21 +165,48 @@ async function stopChildren(): Promise<void> {
   }
   for (const c of children)
     if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+  if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
 }
 
-/** Asks the gateway child for `process.memoryUsage()` (`mem`) or its GC pauses since last asked (`gc`). */
-function ask<T>(c: Child, type: 'mem' | 'gc'): Promise<T | null> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(null), 2_000);
-    const on = (m: { type?: string }): void => {
-      if (m.type !== type) return;
-      clearTimeout(timer);
-      c.proc.off('message', on);
-      resolve(m as T);
-    };
-    c.proc.on('message', on);
-    c.proc.send({ type });
-  });
+/** The gateway's `/metrics` as series (`name{labels}`) → value. */
+async function scrape(c: Child): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${c.port}/metrics`)).text();
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      const sp = line.lastIndexOf(' ');
+      out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+    }
+  } catch {
+    // a failed scrape leaves the figures NaN
+  }
+  return out;
+}
+
+const GC_SERIES = 'nodejs_gc_duration_seconds';
+/** prom-client's GC kinds: incremental marking steps and weak callbacks count with the major GCs. */
+const GC_KINDS = ['minor', 'major', 'incremental', 'weakcb'] as const;
+
+/**
+ * GC pauses between two scrapes of the gateway's `/metrics`. The longest pause is not exported;
+ * `maxMs` is the longest event-loop stall instead (`nodejs_eventloop_lag_max_seconds`, which
+ * prom-client resets at each scrape, 10 ms resolution): a GC pause or anything else that held the
+ * loop.
+ */
+function gcBetween(a: Map<string, number>, b: Map<string, number>): GcPauses {
+  // A kind with no GC yet has no series: 0, unless the scrape itself failed.
+  const d = (name: string): number => (b.size === 0 ? Number.NaN : (b.get(name) ?? 0) - (a.get(name) ?? 0));
+  const sum = (kind: string): number => d(`${GC_SERIES}_sum{kind="${kind}"}`) * 1000;
+  const count = (kind: string): number => d(`${GC_SERIES}_count{kind="${kind}"}`);
+  const [minor, ...major] = GC_KINDS;
+  return {
+    minorCount: count(minor),
+    minorMs: sum(minor),
+    majorCount: count('major'),
+    majorMs: major.reduce((t, k) => t + (sum(k) || 0), 0),
+    maxMs: (b.get('nodejs_eventloop_lag_max_seconds') ?? Number.NaN) * 1000,
+  };
 }
 
 // ------------------------------------------------------------------------------------------ /proc
@@ -325,9 +355,9 @@ async function runAll(peers: readonly Peer[], gw: Child, mock: Child): Promise<R
     for (const kind of ['rate', 'max', 'stream'] as const) {
       for (const p of order) {
         await settle(gw);
-        await ask<GcPauses>(gw, 'gc');
+        const before = await scrape(gw);
         const [r, cpu] = await withCpu(gw, mock, () => measure(kind, p));
-        const gc = p.name === 'gateway' ? await ask<GcPauses>(gw, 'gc') : null;
+        const gc = p.name === 'gateway' ? gcBetween(before, await scrape(gw)) : null;
         runs.push({ rep, kind, peer: p.name, result: r, ...cpu, gc });
         log(`rep ${rep} ${kind.padEnd(6)} ${p.name.padEnd(7)} ${describe(kind, r, cpu)}`);
       }
@@ -336,11 +366,13 @@ async function runAll(peers: readonly Peer[], gw: Child, mock: Child): Promise<R
   return runs;
 }
 
+const HEAP_USED = 'nodejs_heap_size_used_bytes';
+
 /** Holds `CFG.holdStreams` slow streams open through the gateway and samples its RSS. */
 async function memoryRun(gw: Child, label: string): Promise<MemoryResult> {
   await settle(gw);
   const idleRssMB = rssMB(gw.pid);
-  const idleHeap = await ask<NodeJS.MemoryUsage>(gw, 'mem');
+  const idleHeap = await scrape(gw);
   log(
     `memory (${label}): opening ${CFG.holdStreams} streams through the gateway (idle RSS ${idleRssMB.toFixed(1)} MB)`,
   );
@@ -362,7 +394,7 @@ async function memoryRun(gw: Child, label: string): Promise<MemoryResult> {
     peak = Math.max(peak, r);
     await sleep(200);
   }
-  const heldMem = await ask<NodeJS.MemoryUsage>(gw, 'mem');
+  const heldMem = await scrape(gw);
   const openAtEnd = held.open();
   const errors = held.errors();
   held.close();
@@ -379,21 +411,81 @@ async function memoryRun(gw: Child, label: string): Promise<MemoryResult> {
     idleRssMB,
     peakRssMB: peak,
     medianRssMB: median(samples),
-    idleHeapUsedMB: idleHeap ? idleHeap.heapUsed / 1e6 : Number.NaN,
-    heldHeapUsedMB: heldMem ? heldMem.heapUsed / 1e6 : Number.NaN,
-    heldExternalMB: heldMem ? heldMem.external / 1e6 : Number.NaN,
+    idleHeapUsedMB: (idleHeap.get(HEAP_USED) ?? Number.NaN) / 1e6,
+    heldHeapUsedMB: (heldMem.get(HEAP_USED) ?? Number.NaN) / 1e6,
+    heldExternalMB: (heldMem.get('nodejs_external_memory_bytes') ?? Number.NaN) / 1e6,
     afterRssMB: rssMB(gw.pid),
   };
 }
 
-/** A gateway process with one `kind: http` pool at the mock. */
-function startGateway(name: string, mock: Child): Promise<Child> {
-  const env = {
-    BENCH_UPSTREAM_URL: `http://127.0.0.1:${mock.port}/v1`,
-    BENCH_MODEL: MODEL,
-    BENCH_UPSTREAM_CONNECTIONS: String(Math.max(1024, CFG.holdStreams + 64)),
-  };
-  return startChild(name, 'gateway-process.js', CFG.gwCpu, env, CFG.gwNodeFlags);
+let tmpDir = '';
+
+/**
+ * `switchyard serve --config FILE --port 0`, as a user runs it, with one `kind: http` pool at the
+ * mock. The endpoint's `maxConcurrency` (and so its connection pool) must exceed the memory run's
+ * concurrent streams: the default, 256, would queue or refuse them. The port is read from the
+ * "listening" log line; stdout stays drained after that, and warnings and errors go to stderr.
+ */
+async function startGateway(name: string, mock: Child): Promise<Child> {
+  tmpDir ||= mkdtempSync(join(os.tmpdir(), 'switchyard-bench-'));
+  const cfgFile = join(tmpDir, 'gateway.yaml');
+  const limit = Math.max(1024, CFG.holdStreams + 64);
+  writeFileSync(
+    cfgFile,
+    [
+      'server: { host: 127.0.0.1 }',
+      ...(CFG.gwLogLevel ? [`log: { level: ${CFG.gwLogLevel} }`] : []),
+      'pools:',
+      `  ${MODEL}:`,
+      '    endpoints:',
+      `      - { name: mock, kind: http, url: "http://127.0.0.1:${mock.port}/v1", maxConcurrency: ${limit} }`,
+      '',
+    ].join('\n'),
+  );
+  const args = [
+    ...CFG.gwNodeFlags,
+    join(REPO, 'dist', 'src', 'cli', 'main.js'),
+    'serve',
+    '--config',
+    cfgFile,
+    '--port',
+    '0',
+  ];
+  const stdio: ['ignore', 'pipe', 'inherit'] = ['ignore', 'pipe', 'inherit'];
+  const proc = tasksetOk
+    ? spawn('taskset', ['-c', CFG.gwCpu, process.execPath, ...args], { stdio })
+    : spawn(process.execPath, args, { stdio });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s`)), 20_000);
+    proc.once('exit', (code) => reject(new Error(`${name} exited with code ${code} before it was ready`)));
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      let nl = buf.indexOf('\n');
+      while (nl !== -1) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf('\n');
+        let rec: { level?: number; msg?: string; url?: string } = {};
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          process.stderr.write(`[${name}] ${line}\n`);
+          continue;
+        }
+        if ((rec.level ?? 0) >= 40) process.stderr.write(`[${name}] ${line}\n`);
+        const m = rec.msg?.startsWith('switchyard listening') ? /:(\d+)\/v1$/.exec(rec.url ?? '') : null;
+        if (m !== null && m !== undefined) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      }
+    });
+  });
+  // With taskset, proc.pid is the gateway itself: taskset execs node.
+  const child = { name, proc, pid: proc.pid!, port };
+  children.push(child);
+  return child;
 }
 
 async function main(): Promise<void> {

@@ -24,7 +24,7 @@ export interface RunRecord {
   gc: GcPauses | null;
 }
 
-/** GC pauses of the gateway process as a PerformanceObserver saw them. */
+/** GC pauses of the gateway process from its /metrics; `maxMs` is the longest event-loop stall. */
 export interface GcPauses {
   minorCount: number;
   minorMs: number;
@@ -247,7 +247,7 @@ function details(runs: readonly RunRecord[], mems: readonly MemoryResult[], meta
   const c = meta.cfg;
   const L: string[] = ['<details><summary>Details: every run</summary>', ''];
   L.push(
-    `| rep | measurement | peer | req/s | chunks/s | p50 (ms) | p99 (ms) | p99.9 (ms) | gw CPU | gw GC: scavenges, mark-compacts, paused ms, longest ms | CPU ${c.loadCpu} busy | CPU ${c.gwCpu} busy | errors |`,
+    `| rep | measurement | peer | req/s | chunks/s | p50 (ms) | p99 (ms) | p99.9 (ms) | gw CPU | gw GC: scavenges, mark-compacts, paused ms; longest loop stall ms | CPU ${c.loadCpu} busy | CPU ${c.gwCpu} busy | errors |`,
   );
   L.push('|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of runs) {
@@ -259,7 +259,7 @@ function details(runs: readonly RunRecord[], mems: readonly MemoryResult[], meta
     const gc =
       r.gc === null
         ? '–'
-        : `${r.gc.minorCount}, ${r.gc.majorCount}, ${int(r.gc.minorMs + r.gc.majorMs)}, ${ms(r.gc.maxMs)}`;
+        : `${r.gc.minorCount}, ${r.gc.majorCount}, ${int(r.gc.minorMs + r.gc.majorMs)}; ${ms(r.gc.maxMs)}`;
     L.push(
       `| ${r.rep} | ${r.kind === 'rate' ? `${int(c.rate)} req/s` : r.kind === 'max' ? `max c${c.maxConnections}` : `stream c${c.streamConnections}`} | ${r.peer} | ${int(res.rps)}${sus} | ${cps} | ${ms(lat.p50)} | ${ms(lat.p99)} | ${ms(lat.p999)} | ${r.peer === 'direct' ? '–' : pct(r.gwCpuPct)} | ${gc} | ${pct(r.loadCpuBusyPct)} | ${pct(r.gwCpuBusyPct)} | ${errs} |`,
     );
@@ -267,7 +267,9 @@ function details(runs: readonly RunRecord[], mems: readonly MemoryResult[], meta
   L.push(
     '',
     'For stream runs p50/p99 are the time to the first chunk. gw CPU = the gateway process, 100 % = one core. ' +
-      'gw GC = pauses seen by a PerformanceObserver in the gateway over the run, its 1 s warm-up included.',
+      "gw GC = from the gateway's own /metrics, scraped before and after the run (its 1 s warm-up included): " +
+      '`nodejs_gc_duration_seconds` by kind (mark-compacts count major GCs; paused ms adds incremental marking and weak callbacks), ' +
+      'and the longest event-loop stall (`nodejs_eventloop_lag_max_seconds`, 10 ms resolution), which bounds the longest GC pause from above.',
   );
   // CPU 1 busy beyond the gateway's own use means another process ran there during the run.
   const foreign = median(runs.map((r) => r.gwCpuBusyPct - (r.peer === 'gateway' ? r.gwCpuPct : 0)));
@@ -305,7 +307,7 @@ function limits(a: Aggregate, mems: readonly MemoryResult[], meta: RunMeta): str
       'per request, kernel loopback TCP work included), so it is not queueing. What it adds at p50 is two extra loopback ' +
       'hops (client → gateway → mock and back), a cross-core wake-up of a mostly idle vCPU on each hop (KVM guest), and ' +
       "the per-request work (parse, validate, route, re-serialise, relay, metrics). The tail adds the pauses of V8's " +
-      `young-generation GC: ${ms(g.gc.minorPerS)} scavenges/s of ≈ ${ms(g.gc.minorAvgMs)} ms each (longest pause ${ms(g.gc.maxMs)} ms, ` +
+      `young-generation GC: ${ms(g.gc.minorPerS)} scavenges/s of ≈ ${ms(g.gc.minorAvgMs)} ms each (longest event-loop stall ${ms(g.gc.maxMs)} ms, ` +
       `${ms(g.gc.pausedPct)} % of the time paused), so ≈ ${ms(g.gc.pausedPct)} % of requests arrive during a pause and wait ` +
       'for it; with cross-core wake-up jitter that makes the p99, which moves by 2–3× between runs.',
   );

@@ -3,6 +3,7 @@
  * The per-request state, typed (not a bag): identity, the runtime version it runs under, timings,
  * usage, and the exactly-once finish that records metrics and releases admission.
  */
+import { Cancellation } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
@@ -16,8 +17,11 @@ export class RequestContext {
   /** Endpoint of the last attempt; `none` if never routed. */
   endpoint = 'none';
   usage: Usage | null = null;
-  /** Aborted when the client goes away; cancels the upstream request. */
-  readonly abort = new AbortController();
+  /**
+   * Aborted when the client goes away; cancels the upstream request. Not an AbortController: Node's
+   * AbortSignal outlives young-generation GCs (see core/abort).
+   */
+  readonly abort = new Cancellation();
   private readonly startMs: number;
   private firstTokenMs = Number.NaN;
   private finished = false;

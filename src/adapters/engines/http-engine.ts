@@ -41,6 +41,8 @@ export class HttpEngine {
   private readonly pool: Pool;
   private readonly basePath: string;
   private readonly baseHeaders: Record<string, string>;
+  /** `baseHeaders` as name/value pairs, the form undici takes without `Object.keys` per request. */
+  private readonly postHeaders: readonly string[];
 
   constructor(
     readonly options: HttpEngineOptions,
@@ -55,6 +57,7 @@ export class HttpEngine {
       options.healthPath === undefined ? (DEFAULT_HEALTH_PATH[options.engine] ?? null) : options.healthPath;
     this.baseHeaders = { 'content-type': 'application/json' };
     if (options.apiKey) this.baseHeaders.authorization = `Bearer ${options.apiKey}`;
+    this.postHeaders = Object.entries(this.baseHeaders).flat();
     this.pool = new Pool(url.origin, {
       connections: options.connections,
       connect: { timeout: options.timeouts.connectMs },
@@ -79,7 +82,9 @@ export class HttpEngine {
       return await this.pool.request({
         path: this.basePath + apiPath,
         method: 'POST',
-        headers: { ...this.baseHeaders, 'x-request-id': requestId },
+        // Pairs, not an object: undici's Object.keys on a fresh object per request showed up among
+        // what survives young-generation GCs (a heap profile of survivors).
+        headers: [...this.postHeaders, 'x-request-id', requestId],
         body,
         signal,
       });
