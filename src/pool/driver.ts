@@ -23,147 +23,30 @@
 import type { PoolSample } from '../autoscaler/metrics-window.js';
 import { assert } from '../core/assert.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
-import { type ErrorCode, SwitchyardError } from '../core/errors.js';
+import { SwitchyardError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import type { EndpointState } from '../datalayer/endpoint-state.js';
 import type { EndpointView } from '../framework/endpoint.js';
-import type { RoutingOutcome, RoutingRequest } from '../framework/routing.js';
 import type { RoutingRegistry } from '../plugins/routing/register.js';
 import { PoolLedger } from '../router/ledger.js';
-import { type DecisionRecord, Router, type RoutingProfileSpec } from '../router/router.js';
-import { PoolScheduler, type SchedulerOptions, batchFits } from '../scheduler/pool-scheduler.js';
-import {
-  OutputLengthPredictor,
-  type PredictorFeatures,
-  type PredictorOptions,
-} from '../scheduler/predictor.js';
+import { Router, type RoutingProfileSpec } from '../router/router.js';
+import { PoolScheduler, batchFits } from '../scheduler/pool-scheduler.js';
+import { OutputLengthPredictor } from '../scheduler/predictor.js';
 import type { DropReason, PriorityClass, QueueItem } from '../scheduler/types.js';
+import { noReplicaYet, noUsableEndpoint, poolRemoved, queueError, saturated } from './errors.js';
 import type { ScalingLoop } from './scaling.js';
+import {
+  Admission,
+  type DriverEndpoint,
+  type DriverEvent,
+  type DriverHost,
+  type PoolRequest,
+  type QueuePlan,
+  type RequestOutcome,
+} from './types.js';
 
-/** One endpoint of the pool, as the host knows it: a stable id, its data-layer state, the host's handle. */
-export interface DriverEndpoint<E> {
-  readonly id: string;
-  readonly state: EndpointState;
-  readonly ref: E;
-}
-
-/** A pool's queue as compiled from its config (pool/plan.ts). */
-export interface QueuePlan {
-  readonly options: SchedulerOptions;
-  /** TTFT deadline given to every queued request, ms (the `edf` order reads it). */
-  readonly ttftDeadlineMs: number;
-  readonly defaultPriority: PriorityClass;
-  /** `sjf`: the output-length predictor's options (default: its own). */
-  readonly predictor?: PredictorOptions;
-  /** The plan's identity: an equal key keeps the queue across reloads. */
-  readonly key: string;
-}
-
-/** A request as the pool sees it. */
-export interface PoolRequest {
-  /** The routing signals; `excluded` grows as attempts fail. */
-  readonly routing: RoutingRequest & { excluded: Set<string> | null };
-  readonly priority: PriorityClass;
-  readonly tenant: string;
-  /** Predictor features (read only when the order is `sjf` and no oracle size is given). */
-  readonly features: () => PredictorFeatures;
-  /** A known output length (the simulator's labelled oracle) instead of a prediction. */
-  readonly oracleOutputTokens?: number;
-  /** An absolute TTFT deadline instead of arrival + the queue plan's. */
-  readonly deadlineMs?: number;
-  /** Filled with the routing decision's explanation when given. */
-  readonly record?: DecisionRecord;
-}
-
-/** Why the router picked an endpoint: reason, candidates after filters, predicted cached tokens. */
-export interface RouteNote {
-  readonly reason: string;
-  readonly candidates: number;
-  readonly cached: number;
-}
-
-/** How a started request left its endpoint. */
-export interface RequestOutcome extends RoutingOutcome {
-  /** Time per output token after the first, ms (NaN: unknown or not streamed). */
-  readonly tpotMs: number;
-}
-
-/** One request's passage through the pool; see the module comment. */
-export class Admission<E> {
-  state: 'new' | 'waiting' | 'running' | 'ended' | 'dropped' | 'failed' | 'cancelled' = 'new';
-  endpoint: DriverEndpoint<E> | null = null;
-  route: RouteNote = NO_ROUTE;
-  /** Set when it left without running: the 429/503 the host answers. */
-  error: SwitchyardError | null = null;
-  dropReason: DropReason | null = null;
-  /** It met the pool with no usable endpoint (an autoscaled pool at zero or still starting). */
-  cold = false;
-  /** Set by a host that waits for a queued admission to settle. */
-  wake: (() => void) | null = null;
-  item: QueueItem | null = null;
-  private firstToken = false;
-
-  constructor(
-    readonly id: string,
-    readonly req: PoolRequest,
-    readonly arrivalMs: number,
-  ) {}
-
-  /** Called by the driver; true the first time only. */
-  takeFirstToken(): boolean {
-    if (this.firstToken) return false;
-    this.firstToken = true;
-    return true;
-  }
-
-  /** A retry starts a new attempt: its first token counts again. */
-  resetAttempt(): void {
-    this.firstToken = false;
-  }
-}
-
-const NO_ROUTE: RouteNote = { reason: 'none', candidates: 0, cached: 0 };
-
-/** What the driver tells its host. */
-export interface DriverHost<E> {
-  /**
-   * An admission settled: started (the host sends it), dropped or failed (the host answers its
-   * error). Called for every admission, also from inside {@link PoolDriver.arrive}.
-   */
-  settled(a: Admission<E>): void;
-  /** Refresh endpoint metrics before a decision (the simulator's scrape-at-decision mode). */
-  refresh?(): void;
-  /** An endpoint's last request ended (a draining replica may stop). */
-  idle?(e: DriverEndpoint<E>): void;
-  /** Counts a queue drop (the gateway's metric). */
-  onDrop?(reason: DropReason): void;
-  /** A queued admission started after waiting `waitMs`. */
-  onStart?(a: Admission<E>, waitMs: number): void;
-}
-
-/**
- * A decision of the driver, as it is taken: a request started on an endpoint (or retried), left
- * the queue, or failed to find one; the autoscaler changed its target. Two hosts that run the same
- * arrivals see the same sequence (the live-versus-simulated test compares them).
- */
-export type DriverEvent =
-  | {
-      readonly kind: 'start' | 'retry';
-      readonly atMs: number;
-      readonly request: string;
-      readonly endpoint: string;
-      readonly reason: string;
-      /** Prompt tokens the router believed cached there. */
-      readonly cached: number;
-    }
-  | { readonly kind: 'drop' | 'fail'; readonly atMs: number; readonly request: string; readonly reason: string }
-  | {
-      readonly kind: 'scale';
-      readonly atMs: number;
-      readonly from: number;
-      readonly to: number;
-      readonly reason: string;
-    };
+export { dropReasonOf } from './errors.js';
+export * from './types.js';
 
 /** Queue item ids, unique across pools and drivers (a client may repeat x-request-id). */
 let queueSeq = 0;
@@ -577,54 +460,4 @@ export class PoolDriver<E> {
 
 function usableState(s: EndpointState): boolean {
   return s.healthy && s.breaker.state() !== 'open';
-}
-
-const DROP_CODES: Readonly<Record<Exclude<DropReason, 'cancelled'>, ErrorCode>> = {
-  queue_full: 'SWY_ERR_QUEUE_FULL',
-  shed: 'SWY_ERR_QUEUE_SHED',
-  wait_timeout: 'SWY_ERR_QUEUE_TIMEOUT',
-  deadline: 'SWY_ERR_DEADLINE_EXCEEDED',
-};
-
-/** The drop reason of a queue error code; undefined for other codes. */
-export function dropReasonOf(code: ErrorCode): DropReason | undefined {
-  for (const [reason, c] of Object.entries(DROP_CODES)) if (c === code) return reason as DropReason;
-  return undefined;
-}
-
-function queueError(
-  pool: string,
-  reason: Exclude<DropReason, 'cancelled'>,
-  retryAfterS: number,
-): SwitchyardError {
-  const why = {
-    queue_full: 'the queue is full',
-    shed: 'it was shed from the queue for a more urgent request',
-    wait_timeout: 'it waited in the queue past its limit',
-    deadline: 'it can no longer meet its time-to-first-token deadline',
-  }[reason];
-  return new SwitchyardError(DROP_CODES[reason], `pool "${pool}" is saturated and ${why}`, { retryAfterS });
-}
-
-function poolRemoved(pool: string): SwitchyardError {
-  return new SwitchyardError(
-    'SWY_ERR_NO_HEALTHY_ENDPOINT',
-    `pool "${pool}" was removed by a configuration reload while the request waited`,
-  );
-}
-
-function noUsableEndpoint(pool: string): SwitchyardError {
-  return new SwitchyardError('SWY_ERR_NO_HEALTHY_ENDPOINT', `no healthy endpoint for model "${pool}"`);
-}
-
-function noReplicaYet(pool: string, reason: DropReason): SwitchyardError {
-  const why = reason === 'queue_full' ? 'its queue is full' : 'the request waited past its limit';
-  return new SwitchyardError(
-    'SWY_ERR_NO_HEALTHY_ENDPOINT',
-    `model "${pool}" is autoscaled and has no ready replica yet, and ${why}`,
-  );
-}
-
-function saturated(pool: string, why: string): SwitchyardError {
-  return new SwitchyardError('SWY_ERR_OVERLOADED', `pool "${pool}" is saturated: ${why}`);
 }
