@@ -1,9 +1,10 @@
 /**
  * @module scheduler/pool-scheduler
  * The one piece of driving logic for a pool's admission queue, shared by the gateway and the
- * simulator: each implements {@link SchedulerHooks} with its own router and engines, and calls
+ * simulator: the pool driver implements {@link SchedulerHooks} with the pool's router and endpoints, and calls
  * `arrive` for each request, `pump` when capacity may have freed, `expire` from a single timer
- * set to the time `expire` last returned, and `onServed` as tokens are served.
+ * set to the time `expire` last returned, and `onServed` as tokens are served. Both call it through
+ * the pool driver (pool/driver.ts).
  *
  * ```
  * arrive ──► nothing waits ahead and tryStart ok? ──yes──► started
@@ -143,7 +144,7 @@ export class PoolScheduler {
   /**
    * Tokens served to a tenant (forwarded to the order: VTC counters). Report a request's prompt
    * tokens when it starts (from inside tryStart, so the next pick of the same pump sees them) and
-   * output tokens as they are produced.
+   * output tokens when they are known (the pool driver: at completion).
    */
   onServed(tenant: string, promptTokens: number, outputTokens: number): void {
     this.queue.onServed(tenant, promptTokens, outputTokens);

@@ -12,11 +12,11 @@
  *   waiting tenants' counters) (`append`), so time spent idle earns no credit;
  * - counters grow only through {@link VtcOrder.onServed}: the caller reports a request's prompt
  *   tokens when it starts it (from inside `tryStart`, so the next pick of the same pump sees the
- *   charge, as the artifact charges the prompt at admission) and its output tokens later. The
- *   simulator reports them as the engine model produces them, as the artifact's `update_counter`
- *   does each decode step; the gateway reports them once, when the response completes with its
- *   usage (a proxy sees no per-token count it can trust before then), so under the gateway a
- *   tenant's long answers are charged late and a failed request's output is never charged.
+ *   charge, as the artifact charges the prompt at admission) and its output tokens later. The pool
+ *   driver (pool/driver.ts), live and simulated alike, reports them once, when the response
+ *   completes with its usage (a proxy sees no per-token count it can trust before then), where
+ *   the artifact's `update_counter` charges each decode step: a tenant's long answers are charged
+ *   late, and a failed request's output is never charged.
  *
  * One case differs: the artifact lifts only against waiting tenants, so a tenant that arrives to
  * an empty queue keeps a low counter and, once others wait again, is served ahead of them until it
