@@ -239,11 +239,13 @@ class ReplyWriter {
   start(): void {
     this.started = true;
     this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    if (this.o.chat) this.event(this.choice({ role: 'assistant', content: '' }, null));
+    this.res.flushHeaders();
   }
 
   tokens(count: number): void {
     if (this.o.stream && this.started && !this.res.destroyed) {
+      // The role chunk goes out with the first token, as vLLM's stream generator sends it.
+      if (this.o.chat && this.sent === 0) this.event(this.choice({ role: 'assistant', content: '' }, null));
       this.event(
         this.choice(
           this.o.chat ? { content: fillerText(count, this.sent) } : fillerText(count, this.sent),

@@ -43,10 +43,8 @@ export class Attempt {
     return this.admission.route.reason;
   }
 
-  /** The first token arrived (streamed answers). */
-  firstToken(): void {
-    this.driver.firstToken(this.admission);
-  }
+  /** Streamed tokens arrived (the first marks the end of the prefill); bound, to be passed as a callback. */
+  readonly onTokens = (count: number): void => this.driver.tokens(this.admission, count);
 
   /** The attempt left its endpoint; frees its slot and lets the queue start whoever fits. */
   end(outcome: RequestOutcome): void {

@@ -37,15 +37,13 @@ export class RequestContext {
     this.startMs = clock.now();
   }
 
-  /** Called once at the first token of the current upstream attempt (the router's load ledger). */
-  onFirstToken: (() => void) | null = null;
+  /** Told of the tokens the current upstream attempt streams (the pool's driver: ledger, fairness). */
+  onTokens: ((count: number) => void) | null = null;
 
-  markFirstToken(): void {
+  /** `count` tokens were streamed to the client; the first one marks the time to first token. */
+  markTokens(count: number): void {
     if (Number.isNaN(this.firstTokenMs)) this.firstTokenMs = this.clock.now();
-    if (this.onFirstToken !== null) {
-      this.onFirstToken();
-      this.onFirstToken = null;
-    }
+    this.onTokens?.(count);
   }
 
   /**

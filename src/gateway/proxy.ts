@@ -298,8 +298,7 @@ async function proxy(
     if (req.record !== undefined)
       ctx.log.debug({ requestId: ctx.id, pool: pool.name, decision: req.record }, 'routed');
     if (n > 0) ctx.onRetry();
-    const current = attempt;
-    ctx.onFirstToken = () => current.firstToken();
+    ctx.onTokens = attempt.onTokens;
     let outcome: SwitchyardError | null | undefined;
     try {
       outcome = await attemptUpstream(inf, engine, injectUsage, stream, res, ctx, hold);
@@ -506,10 +505,14 @@ async function relayStream(
   });
   res.flushHeaders();
   const relay = new SseRelay(stripUsage);
+  let told = 0;
   for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
     const out = relay.push(chunk);
     if (out.length === 0) continue;
-    if (relay.sawContent) ctx.markFirstToken();
+    if (relay.contentEvents > told) {
+      ctx.markTokens(relay.contentEvents - told);
+      told = relay.contentEvents;
+    }
     if (!res.write(out)) await drained(res, ctx.abort.signal);
   }
   const tail = relay.flush();

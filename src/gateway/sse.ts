@@ -75,6 +75,9 @@ const CRLF2 = Buffer.from('\r\n\r\n');
 const DATA = Buffer.from('data:');
 const DONE = Buffer.from('[DONE]');
 const USAGE_OBJECT = Buffer.from('"usage":{');
+/** A delta with an empty text: the role-only chunk some servers send before the first token. */
+const EMPTY_CONTENT = Buffer.from('"content":""');
+const TOOL_CALLS = Buffer.from('"tool_calls"');
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -87,6 +90,11 @@ export class SseRelay {
   usage: Usage | null = null;
   /** Whether an event carrying generated content (any non-usage chunk) has been seen. */
   sawContent = false;
+  /**
+   * Events that carried generated content so far: one per token from vLLM-style servers (a server
+   * that packs several tokens in one event is counted low until its usage arrives).
+   */
+  contentEvents = 0;
   sawDone = false;
   private pending: Buffer = EMPTY;
 
@@ -138,20 +146,27 @@ export class SseRelay {
     }
     // Only the usage chunk is parsed; content chunks pass as bytes.
     if (event.indexOf(USAGE_OBJECT, dataAt) === -1) {
-      this.sawContent = true;
+      this.content(event, dataAt);
       return true;
     }
     let parsed: { choices?: unknown[] } | null = null;
     try {
       parsed = JSON.parse(event.subarray(dataAt + 5).toString('utf8')) as { choices?: unknown[] };
     } catch {
-      this.sawContent = true;
+      this.content(event, dataAt);
       return true;
     }
     this.usage = readUsage(parsed) ?? this.usage;
     const usageOnly = Array.isArray(parsed?.choices) && parsed.choices.length === 0;
-    if (!usageOnly) this.sawContent = true;
+    if (!usageOnly) this.content(event, dataAt);
     return !(usageOnly && this.stripUsageChunk);
+  }
+
+  /** A non-usage event: content, unless it is a role-only delta with an empty text. */
+  private content(event: Buffer, dataAt: number): void {
+    if (event.indexOf(EMPTY_CONTENT, dataAt) !== -1 && event.indexOf(TOOL_CALLS, dataAt) === -1) return;
+    this.sawContent = true;
+    this.contentEvents++;
   }
 }
 

@@ -270,8 +270,15 @@ export class PoolDriver<E> {
     this.wakeHost(a);
   }
 
-  /** The started request's first token: its prefill no longer holds a `maxPrefilling` gate. */
-  firstToken(a: Admission<E>): void {
+  /**
+   * The started request produced `count` tokens. The first ends its prefill (a `maxPrefilling` gate
+   * may open); each is charged to its tenant's fairness counter (VTC) as it is produced, as the
+   * VTC paper's counter is updated each decode step.
+   */
+  tokens(a: Admission<E>, count: number): void {
+    if (a.state !== 'running') return;
+    this.scheduler?.onServed(a.req.tenant, 0, count);
+    a.charged += count;
     if (!a.takeFirstToken()) return;
     const now = this.clock.now();
     this.router?.firstToken(a.req.routing.id);
@@ -281,8 +288,9 @@ export class PoolDriver<E> {
 
   /**
    * The request's attempt left its endpoint. On success its tenant's fairness counter (VTC) is
-   * charged its output tokens (its prompt was charged at its start), the length predictor learns,
-   * and the autoscaler's window counts the completion. Capacity freed: the queue starts who fits.
+   * charged the output tokens not yet charged as they streamed (its prompt was charged at its
+   * start), the length predictor learns, and the autoscaler's window counts the completion.
+   * Capacity freed: the queue starts who fits.
    */
   finished(a: Admission<E>, outcome: RequestOutcome, pump = true): void {
     const e = a.endpoint;
@@ -292,7 +300,8 @@ export class PoolDriver<E> {
     e.state.inFlight--;
     const now = this.clock.now();
     if (outcome.ok && outcome.outputTokens !== null) {
-      this.scheduler?.onServed(a.req.tenant, 0, outcome.outputTokens);
+      const uncharged = outcome.outputTokens - a.charged;
+      if (uncharged > 0) this.scheduler?.onServed(a.req.tenant, 0, uncharged);
       if (a.req.oracleOutputTokens === undefined)
         this.predictor?.learn(a.req.features(), outcome.outputTokens);
       this.scaling?.window.completed(now, outcome.tpotMs, outcome.outputTokens);

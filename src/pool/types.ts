@@ -69,6 +69,8 @@ export class Admission<E> {
   dropReason: DropReason | null = null;
   /** It met the pool with no usable endpoint (an autoscaled pool at zero or still starting). */
   cold = false;
+  /** Output tokens charged to the tenant so far (as they streamed). */
+  charged = 0;
   /** Set by a host that waits for a queued admission to settle. */
   wake: (() => void) | null = null;
   item: QueueItem | null = null;

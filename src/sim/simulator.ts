@@ -338,7 +338,7 @@ export class Simulation {
     const accepted = ep.engine.submit(
       { id: p.id, promptTokens, outputTokens, arrivalKey: p.id, ...(blockHashes ? { blockHashes } : {}) },
       {
-        onTokens: () => driver.firstToken(a),
+        onTokens: (count) => driver.tokens(a, count),
         onFinish: (res) => this.engineFinished(a, p, ep, res),
       },
     );

@@ -101,6 +101,22 @@ describe('SseRelay', () => {
     }
   });
 
+  it('counts content events (tokens) but not a role-only chunk, a usage chunk or [DONE]', () => {
+    const r = new SseRelay(false);
+    r.push(Buffer.from(ev({ choices: [{ delta: { role: 'assistant', content: '' } }] })));
+    assert.equal(r.contentEvents, 0);
+    assert.equal(r.sawContent, false, 'a role chunk before the first token is not a token');
+    r.push(
+      Buffer.from(
+        ev({ choices: [{ delta: { content: ' a' } }] }) + ev({ choices: [{ delta: { content: ' b' } }] }),
+      ),
+    );
+    r.push(Buffer.from(ev({ choices: [{ delta: { tool_calls: [{ index: 0 }], content: '' } }] })));
+    r.push(Buffer.from(`${usageChunk}data: [DONE]\n\n`));
+    assert.equal(r.contentEvents, 3);
+    assert.ok(r.sawContent);
+  });
+
   it('strips the usage-only chunk when asked, keeping everything else', () => {
     const content = ev({ choices: [{ delta: { content: 'x' } }] });
     const r = new SseRelay(true);
