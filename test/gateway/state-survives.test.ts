@@ -18,7 +18,10 @@ function turns(c: number): [Msg[], Msg[]] {
     { role: 'system', content: `Agent ${c}. ${`Rule ${c}: answer tersely and cite nothing. `.repeat(80)}` },
     { role: 'user', content: `Task ${c}: ${'plan the next step '.repeat(30)}` },
   ];
-  return [first, [...first, { role: 'assistant', content: 'done '.repeat(8) }, { role: 'user', content: 'And then?' }]];
+  return [
+    first,
+    [...first, { role: 'assistant', content: 'done '.repeat(8) }, { role: 'user', content: 'And then?' }],
+  ];
 }
 
 function config(profile: string, maxWaitMs: number): Record<string, unknown> {
@@ -27,7 +30,11 @@ function config(profile: string, maxWaitMs: number): Record<string, unknown> {
     scheduling: { maxWaitMs },
     pools: {
       m: {
-        endpoints: ['e-0', 'e-1', 'e-2'].map((name) => ({ name, kind: 'emulated', profile: 'qwen2.5-1.5b-h100' })),
+        endpoints: ['e-0', 'e-1', 'e-2'].map((name) => ({
+          name,
+          kind: 'emulated',
+          profile: 'qwen2.5-1.5b-h100',
+        })),
       },
     },
   };
@@ -80,7 +87,7 @@ describe('routing state survives change', () => {
     }
   });
 
-  it('a replica added by the autoscaler keeps the others\' prefix knowledge (live, on virtual time)', async () => {
+  it("a replica added by the autoscaler keeps the others' prefix knowledge (live, on virtual time)", async () => {
     const [c1, c2] = turns(1);
     const load = (i: number, atMs: number, maxTokens: number): LiveArrival => ({
       atMs,
