@@ -25,10 +25,38 @@ const M = { left: 64, right: 16, top: 28, bottom: 44 };
 
 /** The report as an HTML document. */
 export function renderReport(summary: SimSummary, charts: SimCharts, meta: ReportMeta): string {
-  const t = charts.timeline;
-  const at = <K extends keyof (typeof t)[number]>(k: K): Point[] =>
-    t.map((p) => [p.tS, p[k] as number] as const).filter(([, y]) => Number.isFinite(y)) as Point[];
   const sections = [
+    ...latencyCharts(charts),
+    ...loadCharts(charts),
+    ...replicaCharts(summary, charts),
+    cacheChart(summary, charts),
+  ];
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(meta.title)}</title>
+<style>
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:820px;color:#222}
+h1{font-size:22px}h2{font-size:16px;margin:28px 0 6px}table{border-collapse:collapse;margin:8px 0}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th:first-child,td:first-child{text-align:left}
+.meta{color:#555}svg text{font:11px system-ui,sans-serif;fill:#333}.legend text{font-size:12px}
+</style></head><body>
+<h1>${esc(meta.title)}</h1>
+<p class="meta">${meta.details.map(esc).join('<br>')}</p>
+${summaryTable(summary)}
+${sections.join('\n')}
+</body></html>
+`;
+}
+
+type Timeline = SimCharts['timeline'];
+
+/** One field of the timeline as points, leaving out the intervals where it is undefined (NaN). */
+function along<K extends keyof Timeline[number]>(t: Timeline, k: K): Point[] {
+  return t.map((p) => [p.tS, p[k] as number] as const).filter(([, y]) => Number.isFinite(y)) as Point[];
+}
+
+/** The TTFT and end-to-end latency CDFs. */
+function latencyCharts(charts: SimCharts): string[] {
+  return [
     chart(
       'Time to first token, CDF',
       'TTFT (ms, log scale)',
@@ -49,15 +77,29 @@ export function renderReport(summary: SimSummary, charts: SimCharts, meta: Repor
         yMin: 0,
       },
     ),
+  ];
+}
+
+/** Arrivals, completions and rejections over time; the fleet's engine queues and batches. */
+function loadCharts(charts: SimCharts): string[] {
+  const t = charts.timeline;
+  return [
     chart('Load over time', 'simulated time (s)', 'requests per second', [
-      { name: 'arrivals', points: at('arrivalsPerS') },
-      { name: 'completions', points: at('completionsPerS') },
-      { name: 'rejections', points: at('rejectionsPerS') },
+      { name: 'arrivals', points: along(t, 'arrivalsPerS') },
+      { name: 'completions', points: along(t, 'completionsPerS') },
+      { name: 'rejections', points: along(t, 'rejectionsPerS') },
     ]),
     chart('Queues and batches over time (fleet total, mean per interval)', 'simulated time (s)', 'requests', [
-      { name: 'waiting in engine queues', points: at('waiting') },
-      { name: 'running in batches', points: at('running') },
+      { name: 'waiting in engine queues', points: along(t, 'waiting') },
+      { name: 'running in batches', points: along(t, 'running') },
     ]),
+  ];
+}
+
+/** Each replica's load over time and requests served, and the replica count over time. */
+function replicaCharts(summary: SimSummary, charts: SimCharts): string[] {
+  const t = charts.timeline;
+  return [
     chart(
       'Per-replica load over time (running + waiting, mean per interval)',
       'simulated time (s)',
@@ -76,35 +118,30 @@ export function renderReport(summary: SimSummary, charts: SimCharts, meta: Repor
       'Replicas over time',
       'simulated time (s)',
       'replicas',
-      [{ name: 'replicas', points: at('replicas') }],
+      [{ name: 'replicas', points: along(t, 'replicas') }],
       {
         yMin: 0,
       },
     ),
-    summary.prefix_hit_rate === null
-      ? '<section><h2>Prefix cache hit rate over time</h2><p>This trace carries no prefix block ids, so no cache hits are simulated.</p></section>'
-      : chart(
-          'Prefix cache hit rate over time (completed requests)',
-          'simulated time (s)',
-          'cached prompt tokens (%)',
-          [{ name: 'hit rate', points: at('hitRate').map(([x, y]) => [x, y * 100] as const) }],
-          { yMin: 0 },
-        ),
   ];
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${esc(meta.title)}</title>
-<style>
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:820px;color:#222}
-h1{font-size:22px}h2{font-size:16px;margin:28px 0 6px}table{border-collapse:collapse;margin:8px 0}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th:first-child,td:first-child{text-align:left}
-.meta{color:#555}svg text{font:11px system-ui,sans-serif;fill:#333}.legend text{font-size:12px}
-</style></head><body>
-<h1>${esc(meta.title)}</h1>
-<p class="meta">${meta.details.map(esc).join('<br>')}</p>
-${summaryTable(summary)}
-${sections.join('\n')}
-</body></html>
-`;
+}
+
+/** The prefix cache hit rate over time, or a note when the trace carries no block ids. */
+function cacheChart(summary: SimSummary, charts: SimCharts): string {
+  return summary.prefix_hit_rate === null
+    ? '<section><h2>Prefix cache hit rate over time</h2><p>This trace carries no prefix block ids, so no cache hits are simulated.</p></section>'
+    : chart(
+        'Prefix cache hit rate over time (completed requests)',
+        'simulated time (s)',
+        'cached prompt tokens (%)',
+        [
+          {
+            name: 'hit rate',
+            points: along(charts.timeline, 'hitRate').map(([x, y]) => [x, y * 100] as const),
+          },
+        ],
+        { yMin: 0 },
+      );
 }
 
 /** `x` with `digits` decimals, or a dash for NaN and infinities (an empty histogram, a 0/0 rate). */

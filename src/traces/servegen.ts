@@ -126,14 +126,19 @@ export async function servegenTrace(
   };
 }
 
+/** The active rows of a window file as columns, in file order. */
+interface Rows {
+  readonly win: number[];
+  readonly client: number[];
+  readonly rate: number[];
+  readonly dist: number[];
+  readonly shape: number[];
+  readonly scale: number[];
+}
+
 /** Reads the file once into a {@link WindowIndex}; throws {@link TraceError} on a malformed line. */
 async function readWindowIndex(path: string): Promise<WindowIndex> {
-  const win: number[] = [];
-  const client: number[] = [];
-  const rate: number[] = [];
-  const dist: number[] = [];
-  const shape: number[] = [];
-  const scale: number[] = [];
+  const rows: Rows = { win: [], client: [], rate: [], dist: [], shape: [], scale: [] };
   let n = 0;
   for await (const raw of readLines(path)) {
     n++;
@@ -144,33 +149,42 @@ async function readWindowIndex(path: string): Promise<WindowIndex> {
       }
       continue;
     }
-    if (line === '') continue;
-    const f = line.split(',');
-    if (f.length !== 7) throw new TraceError(`${path}:${n}: expected 7 fields, got ${f.length}`);
-    const name = f[4];
-    if (name === '') continue; // no requests in this window
-    const d = name === 'Gamma' ? GAMMA : name === 'Weibull' ? WEIBULL : 0;
-    if (d === 0)
-      throw new TraceError(`${path}:${n}: iat_dist must be Gamma, Weibull or empty, got '${name}'`);
-    const c = Number(f[0]);
-    if (!Number.isInteger(c) || c < 0) throw new TraceError(`${path}:${n}: client must be a whole number`);
-    const w = Number(f[1]);
-    if (!(Number.isFinite(w) && w >= 0)) throw new TraceError(`${path}:${n}: window_start_s must be ≥ 0`);
-    const r = Number(f[2]);
-    if (!(Number.isFinite(r) && r >= 0)) throw new TraceError(`${path}:${n}: rate_rps must be ≥ 0`);
-    const k = Number(f[5]);
-    const s = Number(f[6]);
-    if (!(Number.isFinite(k) && k > 0 && Number.isFinite(s) && s > 0)) {
-      throw new TraceError(`${path}:${n}: iat_shape and iat_scale must be > 0 for a ${name} row`);
-    }
-    win.push(w);
-    client.push(c);
-    rate.push(r);
-    dist.push(d);
-    shape.push(k);
-    scale.push(s);
+    if (line !== '') addRow(rows, line, `${path}:${n}`);
   }
   if (n === 0) throw new TraceError(`${path}: empty file`);
+  return indexRows(rows, path);
+}
+
+/** Checks one data line and appends it to `rows`, unless its window has no requests. */
+function addRow(rows: Rows, line: string, where: string): void {
+  const f = line.split(',');
+  if (f.length !== 7) throw new TraceError(`${where}: expected 7 fields, got ${f.length}`);
+  const name = f[4];
+  if (name === '') return; // no requests in this window
+  const d = name === 'Gamma' ? GAMMA : name === 'Weibull' ? WEIBULL : 0;
+  if (d === 0) throw new TraceError(`${where}: iat_dist must be Gamma, Weibull or empty, got '${name}'`);
+  const c = Number(f[0]);
+  if (!Number.isInteger(c) || c < 0) throw new TraceError(`${where}: client must be a whole number`);
+  const w = Number(f[1]);
+  if (!(Number.isFinite(w) && w >= 0)) throw new TraceError(`${where}: window_start_s must be ≥ 0`);
+  const r = Number(f[2]);
+  if (!(Number.isFinite(r) && r >= 0)) throw new TraceError(`${where}: rate_rps must be ≥ 0`);
+  const k = Number(f[5]);
+  const s = Number(f[6]);
+  if (!(Number.isFinite(k) && k > 0 && Number.isFinite(s) && s > 0)) {
+    throw new TraceError(`${where}: iat_shape and iat_scale must be > 0 for a ${name} row`);
+  }
+  rows.win.push(w);
+  rows.client.push(c);
+  rows.rate.push(r);
+  rows.dist.push(d);
+  rows.shape.push(k);
+  rows.scale.push(s);
+}
+
+/** Sorts the rows by window, then client, into a {@link WindowIndex}; a client twice in a window throws. */
+function indexRows(rows: Rows, path: string): WindowIndex {
+  const { win, client } = rows;
   const order = Array.from(win.keys()).sort((a, b) => win[a]! - win[b]! || client[a]! - client[b]!);
   const starts: number[] = [];
   const offsets: number[] = [];
@@ -192,10 +206,10 @@ async function readWindowIndex(path: string): Promise<WindowIndex> {
       throw new TraceError(`${path}: client ${client[row]} has two rows for window ${win[row]}`);
     }
     idx.client[i] = client[row]!;
-    idx.rate[i] = rate[row]!;
-    idx.dist[i] = dist[row]!;
-    idx.shape[i] = shape[row]!;
-    idx.scale[i] = scale[row]!;
+    idx.rate[i] = rows.rate[row]!;
+    idx.dist[i] = rows.dist[row]!;
+    idx.shape[i] = rows.shape[row]!;
+    idx.scale[i] = rows.scale[row]!;
   }
   offsets.push(order.length);
   return { ...idx, startS: Float64Array.from(starts), offset: Uint32Array.from(offsets) };
