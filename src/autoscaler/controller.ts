@@ -7,16 +7,20 @@
  * types and price tiers that provides it, and hands that mix to the actuator, which reconciles
  * (starting what is missing, draining what is surplus).
  *
- * What the controller guards against, whatever the policy (traps listed in the research note, §8):
+ * What the controller guards against, whatever the policy (failure modes seen in published
+ * autoscalers):
  * - **Deciding again while replicas start.** The target is declarative: replicas still starting
  *   count toward it, so a policy that keeps seeing high load during a cold start asks for the same
  *   count again rather than adding on top, and the actuator cancels starting replicas before it
- *   drains serving ones.
+ *   drains serving ones. (Dynamo warns that decisions "may observe an in-progress transition",
+ *   ai-dynamo/dynamo `docs/design-docs/planner-design.md`; vllm-project/aibrix PR #2671 adds a
+ *   pending-replica guard.)
  * - **Removing without draining.** Removal is always the actuator's drain (no new requests, then
  *   stop once idle).
  * - **Scaling to zero without a buffer.** The gateway's admission queue holds requests for a pool at
- *   zero (the activator); {@link PoolAutoscaler.wake} asks for the first replica at once instead of
- *   waiting for the next tick.
+ *   zero (the activator, as Knative's `pkg/activator/net/throttler.go`); {@link PoolAutoscaler.wake}
+ *   asks for the first replica at once instead of waiting for the next tick. (Without a buffer the
+ *   first request gets a 503: vllm-project/production-stack `tutorials/20-keda-autoscaling.md`.)
  */
 import { planCapacity } from './planner.js';
 import type {

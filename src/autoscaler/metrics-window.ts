@@ -28,9 +28,10 @@
  *
  * Gauges (concurrency, queued, engineWaiting, kvUsage) are time averages of the samples, each
  * held from its time until the next sample (the latest one until Q), like Knative's per-second
- * concurrency buckets averaged over the window (research note §1.1). A window that reaches before
- * the first sample averages over the part of it after the first sample only (Knative does the
- * same, §1.1); if that part is empty (the first sample is at Q) the answer is the latest sample.
+ * concurrency buckets averaged over the window (knative/serving
+ * `pkg/autoscaler/aggregation/bucketing.go`). A window that reaches before the first sample averages
+ * over the part of it after the first sample only (Knative's bucketing does the same); if that part
+ * is empty (the first sample is at Q) the answer is the latest sample.
  * Before any sample the gauges are 0 (kvUsage NaN). kvUsage averages only over time whose
  * sample had a finite kvUsage; with none in the window it is NaN.
  *
@@ -51,7 +52,10 @@
 import { assert } from '../core/assert.js';
 import type { MetricsView } from './types.js';
 
-/** Width of one bucket, ms (Knative's bucket and scrape granularity, research note §1.6). */
+/**
+ * Width of one bucket, ms (Knative's bucket and scrape granularity, 1 s: knative/serving
+ * `pkg/autoscaler/config/config.go`).
+ */
 export const BUCKET_MS = 1000;
 /** Default longest window a {@link MetricsWindow} answers, ms. */
 export const DEFAULT_SPAN_MS = 600_000;

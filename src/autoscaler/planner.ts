@@ -2,7 +2,9 @@
  * @module autoscaler/planner
  * The capacity planner: turns a capacity need (reference-replica units) into the cheapest mix of
  * (instance type, price tier) replica counts — Mélange's "cheapest GPU mix that covers the load"
- * (research note §5.1) with SkyServe/SpotHedge's spot rules (§5.2) as constraints.
+ * (Griggs et al., arXiv 2404.14527) with SkyServe/SpotHedge's spot rules (Mao et al., arXiv
+ * 2411.01438; skypilot-org/skypilot `sky/serve/autoscalers.py`, `sky/serve/spot_placer.py`) as
+ * constraints.
  *
  * **Problem.** Groups g = (type, tier), on-demand first then spot for each type in catalog order;
  * a group has capacity c_g per replica and price p_g per replica-hour. Choose counts n_g ≥ 0 with
@@ -53,7 +55,7 @@
  *
  * p_a, p_b the prices of one replica of the last group each phase took from. Trimming and the
  * second fill only lower the cost. When a cap did cut the fill, no a-priori bound is claimed
- * (`maxGapUsdPerHour` = ∞), but LP is still a valid lower bound, and both are in the note.
+ * (`maxGapUsdPerHour` = ∞), but LP is still a valid lower bound, and both are in `Plan.note`.
  */
 import { assert } from '../core/assert.js';
 import type { InstanceType, Placement, Plan, PlanRequest, PriceTier } from './types.js';
@@ -66,7 +68,8 @@ export interface PlannerOptions {
   readonly exactLimit?: number;
   /**
    * Most spot replicas per type, on top of the request's shares (e.g. 0 for a type whose spot
-   * market is preempting: SpotHedge benches that location, §5.2). Counts include `keep`.
+   * market is preempting: SpotHedge benches that location, `sky/serve/spot_placer.py`). Counts
+   * include `keep`.
    */
   readonly spotMaxReplicas?: Readonly<Record<string, number>>;
   /** Replicas that stay in any case; the planner only adds to them. Default: none. */
@@ -193,7 +196,8 @@ export interface Replacement {
  * one replica) are kept as they are — no churn of replicas that still serve — and the shortfall
  * is planned on top of them with the lost type's spot market benched: no new spot replicas of that
  * type (SpotHedge marks a preempted location PREEMPTED and places elsewhere; SkyServe's dynamic
- * fallback fills the gap with on-demand; research note §5.2). The cheapest of the other spot types
+ * fallback fills the gap with on-demand: skypilot-org/skypilot `sky/serve/spot_placer.py`,
+ * `FallbackRequestRateAutoscaler` in `sky/serve/autoscalers.py`). The cheapest of the other spot types
  * and on-demand fills the gap, within every share and cap of `req`. The bench lasts for this call
  * only: the next ordinary {@link planCapacity} (the controller's next decision) may move back to
  * that spot type, which is when SkyServe drops its on-demand fallback.

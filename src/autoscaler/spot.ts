@@ -17,9 +17,10 @@
  * of rate Λ p = w λ, so its notice time is exponential with rate λ whatever w and p: the
  * configured rate holds per replica, and w only moves how correlated the notices are (w = 0:
  * independent; w = 1, p = 1: every spot replica of the type goes at once). It is stopped
- * `spotNoticeMs` after the notice (default 120 s, AWS's two-minute interruption notice, research
- * note §5.5). The defaults w = 0.5 and p = 0.5 are ours: no anchor publishes how correlated
- * preemptions are, only that they come in bursts (§5.2, SpotHedge's placement across zones).
+ * `spotNoticeMs` after the notice (default 120 s, AWS's two-minute interruption notice: AWS EC2 User
+ * Guide, "Spot Instance interruption notices"). The defaults w = 0.5 and p = 0.5 are ours: no source
+ * we know of publishes how correlated preemptions are, only that they come in bursts (SpotHedge's
+ * placement across zones: Mao et al., arXiv 2411.01438; skypilot-org/skypilot `sky/serve/spot_placer.py`).
  *
  * Determinism. The {@link Rng} given is read once, for the market's seed. Each type's wave times
  * come from a stream seeded by (seed, type); each replica's draws (its solo notice, then one
@@ -33,7 +34,10 @@ import { fnv1a, mix32 } from '../core/hash.js';
 import { type Rng, SeededRng } from '../core/rng.js';
 import type { InstanceType } from './types.js';
 
-/** AWS's spot interruption notice, ms (research note §5.5). */
+/**
+ * AWS's spot interruption notice, ms: two minutes
+ * (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html).
+ */
 export const SPOT_NOTICE_MS_DEFAULT = 120_000;
 
 export interface SpotMarketOptions {

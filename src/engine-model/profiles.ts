@@ -1,9 +1,11 @@
 /**
  * @module engine-model/profiles
  * Calibrated engine profiles: one (model, GPU, TP) pair each, vLLM V1 defaults for the scheduler.
- * Step-time constants come from ../shared/research/perf-model.md §1.2 (Vidur GEMM profiles, BLIS
- * overheads, roofline attention); KV capacity from §1.6 (gpu_memory_utilization 0.9, block 16);
- * batch limits from §1.7; cold starts from §1.8. docs/engine-model.md cites every source.
+ * Step-time constants: Vidur GEMM profiles (microsoft/vidur `data/profiling/compute/`), BLIS
+ * overheads (inference-sim/inference-sim `defaults.yaml`), roofline attention; KV capacity at vLLM's
+ * gpu_memory_utilization 0.9, block 16; batch limits from vLLM V1 defaults
+ * (`vllm/engine/arg_utils.py`); cold starts from vLLM PR #11005. docs/engine-model.md cites every
+ * source.
  */
 import { SwitchyardError } from '../core/errors.js';
 import type { EngineProfile } from './types.js';

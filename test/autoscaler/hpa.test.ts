@@ -58,7 +58,7 @@ function run(
   return out;
 }
 
-describe('HPA replica formula (research note §2.1)', () => {
+describe('HPA replica formula (kubernetes/kubernetes podautoscaler/replica_calculator.go)', () => {
   it('asks for ceil(ready × (total / ready) / target) outside the ±10 % band, keeps current inside', () => {
     // Default metric: engine waiting, 5 per ready replica; 4 ready.
     assert.equal(once(createHpa(), waiting(30), 4), '6 scale-up'); // 7.5 each: ratio 1.5 → ceil(6)
@@ -94,7 +94,7 @@ describe('HPA replica formula (research note §2.1)', () => {
   });
 });
 
-describe('HPA stabilization (research note §2.2)', () => {
+describe('HPA stabilization (horizontal.go stabilizeRecommendationWithBehaviors)', () => {
   it('scales down only to the highest recommendation of the last 300 s', () => {
     // 10 ready, on target; at 30 s the load falls to need 6, from 45 s to need 3.
     const got = run(createHpa(), (t) => (t <= 15 ? 50 : t === 30 ? 30 : 15), 10, 345);
@@ -112,7 +112,7 @@ describe('HPA stabilization (research note §2.2)', () => {
   });
 });
 
-describe('HPA rate limits (research note §2.3)', () => {
+describe('HPA rate limits (horizontal.go, pkg/apis/autoscaling/v2/defaults.go)', () => {
   it('grows by at most max(+4, ×2) per 15 s by default', () => {
     const got = run(createHpa(), () => 100, 1, 45); // needs ceil(100 / 5) = 20
     assert.equal(got.get(15), '5 rate-limited'); // max(1 + 4, 2 × 1)
@@ -150,7 +150,7 @@ describe('HPA rate limits (research note §2.3)', () => {
 });
 
 describe('HPA options', () => {
-  it('has Kubernetes’ defaults and the note’s metric', () => {
+  it('has Kubernetes’ defaults and our default metric', () => {
     assert.equal(HPA_DEFAULTS.metric, 'engineWaiting');
     assert.equal(HPA_DEFAULTS.target, 5);
     assert.equal(HPA_DEFAULTS.tolerance, 0.1);

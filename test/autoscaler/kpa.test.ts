@@ -1,6 +1,6 @@
 /**
  * KPA: Knative's decisions reproduced tick by tick on concurrency series recorded into a real
- * MetricsWindow (one sample per second, a decision every 2 s): the note's worked example (§1.7),
+ * MetricsWindow (one sample per second, a decision every 2 s): a worked example with Knative's defaults,
  * panic entry and exit, the restart panic, the ÷2 scale-down rate, and the scale-to-zero states.
  */
 import assert from 'node:assert/strict';
@@ -58,7 +58,7 @@ function expectTicks(got: Map<number, string>, from: number, to: number, want: s
   for (let t = from; t <= to; t += 2) assert.equal(got.get(t), want, `at ${t} s`);
 }
 
-describe('KPA panic mode (research note §1.3, §1.7)', () => {
+describe('KPA panic mode (knative/serving pkg/autoscaler/scaling/autoscaler.go)', () => {
   it('reproduces the worked example: stable 350, panic 600, 4 ready → 9, held, then at most ÷2', () => {
     const windows: number[] = [];
     const got = run(createKpa(), {
@@ -108,7 +108,7 @@ describe('KPA panic mode (research note §1.3, §1.7)', () => {
   });
 });
 
-describe('KPA scale-down and scale to zero (research note §1.3, §1.5)', () => {
+describe('KPA scale-down and scale to zero (autoscaler.go, pkg/reconciler/autoscaling/kpa/scaler.go)', () => {
   it('halves at most per tick once a restart panic ends, then scales to zero after the grace period', () => {
     const got = run(createKpa(), {
       concurrency: () => 0,

@@ -42,9 +42,10 @@ const hashes = (prefix: string, n: number): number[] =>
   });
 
 describe('engine model: step time', () => {
-  it('matches the research note example outputs for Llama-3.1-8B on H100', () => {
+  it('matches the reference outputs of the fitted model for Llama-3.1-8B on H100', () => {
     const p = ENGINE_PROFILES['llama3.1-8b-h100']!;
-    // perf-model.md §1.2: fresh 1k prefill ≈ 27 ms, 4k ≈ 103 ms; decode step at ctx 2k: B=1 ≈ 7.8, B=32 ≈ 12.8 ms.
+    // Computed when the constants were fitted: fresh 1k prefill ≈ 27 ms, 4k ≈ 103 ms;
+    // decode step at ctx 2k: B=1 ≈ 7.8, B=32 ≈ 12.8 ms.
     const prefill = (n: number) =>
       stepTimeMs(p, { requests: 1, tokens: n, prefillPairs: n * (n / 2), decodeContext: 0 });
     const decode = (b: number) =>

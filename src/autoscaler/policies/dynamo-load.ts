@@ -1,7 +1,7 @@
 /**
  * @module autoscaler/policies/dynamo-load
- * NVIDIA Dynamo Planner's load-based mode for aggregated engines (research note §4.3 and §8 item 6;
- * ai-dynamo/dynamo `docs/design-docs/planner-design.md`), with its defaults.
+ * NVIDIA Dynamo Planner's load-based mode for aggregated engines (ai-dynamo/dynamo
+ * `docs/design-docs/planner-design.md`; https://docs.nvidia.com/dynamo/), with its defaults.
  *
  * Every 5 s, with N ready replicas:
  *
@@ -44,14 +44,14 @@ export interface DynamoLoadOptions {
 }
 
 export const DYNAMO_LOAD_DEFAULTS: Readonly<Required<DynamoLoadOptions>> = Object.freeze({
-  intervalMs: 5_000, // §4.3 and §0: load_adjustment_interval 5 s
-  sensitivity: 0.8, // §4.3: sensitivity 80 %
-  minObservations: 5, // §4.3: load_min_observations 5
+  intervalMs: 5_000, // planner-design.md: load_adjustment_interval 5 s
+  sensitivity: 0.8, // planner-design.md: sensitivity 80 %
+  minObservations: 5, // planner-design.md: load_min_observations 5
   windowMs: null, // ours: the observations since the last decision
   quantile: null, // ours: the pool's SLO quantile
-  minEndpoint: 1, // §0: "min endpoint ≥ 1" (no scale to zero)
-  throughputFloor: false, // §4.3: throughput mode is a separate mode; off unless asked for
-  throughputIntervalMs: 180_000, // §4.3: throughput_adjustment_interval 180 s
+  minEndpoint: 1, // Dynamo's minimum endpoint count 1 (no scale to zero)
+  throughputFloor: false, // planner-design.md: throughput mode is a separate mode; off unless asked for
+  throughputIntervalMs: 180_000, // planner-design.md: throughput_adjustment_interval 180 s
 });
 
 /** The options `scaling.options` may set (each defaults to {@link DYNAMO_LOAD_DEFAULTS}). */

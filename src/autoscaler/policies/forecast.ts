@@ -1,9 +1,10 @@
 /**
  * @module autoscaler/policies/forecast
  * Predictive scaling: an additive Holt-Winters forecast of the arrival rate, sized one cold start
- * ahead, with a reactive floor under it (research note §7.2, "turning a forecast into replicas":
- * forecast at the replica start-up lead time, size to an upper quantile of the forecast error, let a
- * reactive loop correct above that floor; and §8, baseline 8).
+ * ahead, with a reactive floor under it: forecast at the replica start-up lead time, size to an upper
+ * quantile of the forecast error, and let a reactive loop correct above that floor (the shape of
+ * Dynamo's planner, whose throughput mode sets a floor that its load mode scales above: ai-dynamo/dynamo
+ * `docs/design-docs/planner-design.md`).
  *
  * **Series.** The policy keeps its own step accumulator. At each decision it reads
  * `arrivalRate(now − previous decision)`, turns it into a count, and spreads that count evenly over
@@ -34,7 +35,8 @@
  * from one interval later, so this decision must cover until now + coldStartMs + intervalMs; one
  * more step because a step's mean hides a rise inside it. `errorStd` is the root mean square of the
  * one-step-ahead errors (exponentially weighted; bias counts as error, so a model that lags a trend
- * gets more headroom). Scaling up is immediate. Scaling down is HPA-style (§2.2): down only to the
+ * gets more headroom). Scaling up is immediate. Scaling down is HPA-style (kubernetes/kubernetes
+ * `pkg/controller/podautoscaler/horizontal.go`, `stabilizeRecommendationWithBehaviors`): down only to the
  * highest recommendation of the last `downDelayMs`, which also delays scale-to-zero by that long
  * after both rates fell below `zeroRps`.
  */
@@ -58,9 +60,9 @@ export interface HoltWintersOptions {
   readonly errorAlpha?: number;
 }
 
-// Ours, not a peer's: the research note (§7.2) gives the equations but no smoothing constants.
+// Ours, not a peer's: the textbook equations (below) come with no smoothing constants for this use.
 export const HOLT_WINTERS_DEFAULTS: Readonly<Required<HoltWintersOptions>> = Object.freeze({
-  seasonLength: 1440, // §7.2: "1440 for daily at 1-min bins"
+  seasonLength: 1440, // ours: a daily season at 1-min steps
   alpha: 0.3, // level follows a change within a few steps
   beta: 0.02, // trend changes slowly; a large β chases noise in per-minute counts
   gamma: 0.25, // each seasonal slot is updated once a season, so it must learn within a few seasons
@@ -68,8 +70,10 @@ export const HOLT_WINTERS_DEFAULTS: Readonly<Required<HoltWintersOptions>> = Obj
 });
 
 /**
- * Additive Holt-Winters, fitted online (research note §7.2, error-correction form, which is the
- * same recursion and keeps a constant series exact in floating point):
+ * Additive Holt-Winters, fitted online (Hyndman & Athanasopoulos, *Forecasting: Principles and
+ * Practice*, 3rd ed., §8.3, https://otexts.com/fpp3/holt-winters.html; Winters, Management Science
+ * 6(3), 1960), in error-correction form, which is the same recursion and keeps a constant series
+ * exact in floating point:
  *
  *     e   = y − (ℓ + b + s[t−m])
  *     ℓ'  = ℓ + b + α e
@@ -229,16 +233,16 @@ export interface ForecastOptions {
 
 export const FORECAST_DEFAULTS: Readonly<Required<ForecastOptions>> = Object.freeze({
   intervalMs: 10_000, // ours: a step is 60 s, so deciding more often only serves the reactive floor
-  stepMs: 60_000, // §7.2: "1-min bins"
-  seasonSteps: null, // §7.2: daily season (1440 at 1-min bins)
+  stepMs: 60_000, // ours: 1-min steps
+  seasonSteps: null, // ours: daily season (1440 at 1-min steps)
   alpha: HOLT_WINTERS_DEFAULTS.alpha,
   beta: HOLT_WINTERS_DEFAULTS.beta,
   gamma: HOLT_WINTERS_DEFAULTS.gamma,
   errorAlpha: HOLT_WINTERS_DEFAULTS.errorAlpha,
-  z: 1.64, // §7.2: "size to an upper quantile (e.g. P90 of forecast error)"; ours: one-sided 95 %
-  utilization: 0.8, // ours; Knative plans 70 % of capacity (§1.2), but replicaRps is already "within SLO"
-  shortWindowMs: 30_000, // ours; Ray's look-back is 30 s (§4.4)
-  downDelayMs: 120_000, // ours; HPA keeps the highest of the last 300 s (§2.2), shortened: the forecast already looks ahead
+  z: 1.64, // ours: size to an upper quantile of the forecast error, one-sided 95 %
+  utilization: 0.8, // ours; Knative plans 70 % of capacity, but replicaRps is already "within SLO"
+  shortWindowMs: 30_000, // ours; Ray Serve's look_back_period_s is 30 s (AutoscalingConfig)
+  downDelayMs: 120_000, // ours; HPA keeps the highest of the last 300 s, shortened: the forecast already looks ahead
   zeroRps: 0.01, // ours: under one request per 100 s
 });
 

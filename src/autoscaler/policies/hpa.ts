@@ -1,23 +1,26 @@
 /**
  * @module autoscaler/policies/hpa
- * The Kubernetes Horizontal Pod Autoscaler (research note §2, from kubernetes/kubernetes
- * `pkg/controller/podautoscaler/{replica_calculator,horizontal}.go`), with its defaults, on any one
- * of the pool's metrics. The default is the note's LLM baseline (§8 item 2): requests waiting in
- * the engines (vLLM `num_requests_waiting`), 5 per replica as in production-stack's KEDA trigger (§3).
+ * The Kubernetes Horizontal Pod Autoscaler (kubernetes/kubernetes
+ * `pkg/controller/podautoscaler/{replica_calculator,horizontal}.go`; defaults from
+ * `pkg/controller/podautoscaler/config/v1alpha1/defaults.go` and `pkg/apis/autoscaling/v2/defaults.go`;
+ * https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/), with its defaults, on
+ * any one of the pool's metrics. Our default metric for LLM pools: requests waiting in the engines
+ * (vLLM `num_requests_waiting`), 5 per replica as in the KEDA trigger of vllm-project/production-stack
+ * `tutorials/20-keda-autoscaling.md`.
  *
  * Every sync (15 s), with `ready` the ready replicas and `current` = ready + starting (the
  * Deployment's spec.replicas: what has been asked for and not taken away):
  *
  *     value   = the metric averaged over `windowMs`: a fleet total, or for kvUsage the mean per replica
  *     ratio   = (value / ready) / target           (kvUsage: value / target)
- *     raw     = current                 if |1 − ratio| ≤ tolerance 0.1      (§2.1)
+ *     raw     = current                 if |1 − ratio| ≤ tolerance 0.1      (replica_calculator.go)
  *               ceil(ratio × ready)     otherwise
- *     stabilized: each sync records raw; then                                   (§2.2)
+ *     stabilized: each sync records raw; then                                   (horizontal.go)
  *               upFloor  = min(raw and the records of the last scale-up window 0 s)
  *               downCeil = max(raw and the records of the last scale-down window 300 s)
  *               stabilized = current, raised to upFloor, lowered to downCeil
  *               — a scale-down goes only to the HIGHEST recommendation of the last 5 minutes
- *     rate limit, per policy of period p, start = current − added in the last p + removed in it   (§2.3)
+ *     rate limit, per policy of period p, start = current − added in the last p + removed in it
  *               up:   Pods v → start + v; Percent v → ceil(start × (1 + v/100)); selectPolicy Max
  *                     → the largest;  new = min(stabilized, max(limit, current), maxReplicas)
  *               down: Pods v → start − v; Percent v → floor(start × (1 − v/100)); Max → the smallest;
@@ -33,8 +36,9 @@
  * for non-CPU metrics, so the formula counts ready replicas only (CPU's "unready pods count as 0
  * on a scale-up" gives the same ceil(total / target) for a total). With no ready replica HPA has no
  * metric and keeps `current`; at current 0 it asks for ceil(total / target) (the alpha
- * HPAScaleToZero rule, §2.1). A NaN metric (kvUsage never scraped) keeps `current`. Scale events
- * for the rate limits are this policy's own changes from `current` (HPA records its own rescales).
+ * HPAScaleToZero rule, replica_calculator.go). A NaN metric (kvUsage never scraped) keeps `current`.
+ * Scale events for the rate limits are this policy's own changes from `current` (HPA records its own
+ * rescales).
  * As HPA does on its first sync (horizontal.go `recordInitialRecommendation`), the first decision
  * records `current` as a recommendation, so a new HPA does not scale down within 300 s.
  */
@@ -80,27 +84,27 @@ export interface HpaOptions {
   readonly intervalMs: number;
 }
 
-/** Kubernetes' defaults (research note §2 unless said). */
+/** Kubernetes' defaults (v1alpha1/defaults.go and autoscaling/v2/defaults.go unless said). */
 export const HPA_DEFAULTS: Readonly<HpaOptions> = Object.freeze({
-  metric: 'engineWaiting', // §8 item 2: HPA on num_requests_waiting per replica
-  target: 5, // §3: production-stack's KEDA trigger, num_requests_waiting threshold 5 (AverageValue)
+  metric: 'engineWaiting', // ours: HPA on num_requests_waiting per replica
+  target: 5, // production-stack's KEDA trigger: num_requests_waiting threshold 5 (AverageValue)
   // Our choice, not a peer's: one sync period, so each decision sees the load since the last one.
   windowMs: 15_000,
-  tolerance: 0.1, // §2.1: tolerance 0.1
+  tolerance: 0.1, // tolerance 0.1
   scaleUp: Object.freeze({
-    stabilizationWindowMs: 0, // §2.2: scale-up window 0 s
-    selectPolicy: 'Max', // §2.3: selectPolicy Max
+    stabilizationWindowMs: 0, // scale-up stabilizationWindowSeconds 0
+    selectPolicy: 'Max', // selectPolicy Max
     policies: Object.freeze([
-      Object.freeze({ type: 'Pods', value: 4, periodMs: 15_000 }), // §2.3: Pods 4 per 15 s
-      Object.freeze({ type: 'Percent', value: 100, periodMs: 15_000 }), // §2.3: Percent 100 per 15 s
+      Object.freeze({ type: 'Pods', value: 4, periodMs: 15_000 }), // Pods 4 per 15 s
+      Object.freeze({ type: 'Percent', value: 100, periodMs: 15_000 }), // Percent 100 per 15 s
     ]),
   }),
   scaleDown: Object.freeze({
-    stabilizationWindowMs: 300_000, // §2.2: downscale-stabilization 300 s
-    selectPolicy: 'Max', // §2.3: selectPolicy Max
-    policies: Object.freeze([Object.freeze({ type: 'Percent', value: 100, periodMs: 15_000 })]), // §2.3
+    stabilizationWindowMs: 300_000, // --horizontal-pod-autoscaler-downscale-stabilization 300 s
+    selectPolicy: 'Max', // selectPolicy Max
+    policies: Object.freeze([Object.freeze({ type: 'Percent', value: 100, periodMs: 15_000 })]), // no limit
   }),
-  intervalMs: 15_000, // §2.1: horizontal-pod-autoscaler-sync-period 15 s
+  intervalMs: 15_000, // --horizontal-pod-autoscaler-sync-period 15 s
 } satisfies HpaOptions);
 
 const hpaRulesSchema = z.strictObject({
@@ -185,7 +189,7 @@ class HpaPolicy implements ScalingPolicy {
     return { desired: limited, reason: explain(reason, raw, stabilized, limited) };
   }
 
-  /** The replica count the metric asks for (§2.1), before stabilization and rate limits. */
+  /** The replica count the metric asks for (replica_calculator.go), before stabilization and rate limits. */
   private recommend(m: MetricsView, ready: number, current: number): { raw: number; reason: string } {
     const value = readMetric(m, this.o.metric, this.o.windowMs);
     if (Number.isNaN(value)) return { raw: current, reason: 'no-metric' };
@@ -202,7 +206,7 @@ class HpaPolicy implements ScalingPolicy {
     return { raw, reason: raw > current ? 'scale-up' : raw < current ? 'scale-down' : 'steady' };
   }
 
-  /** horizontal.go `stabilizeRecommendationWithBehaviors` (§2.2); records `raw` afterwards. */
+  /** horizontal.go `stabilizeRecommendationWithBehaviors`; records `raw` afterwards. */
   private stabilize(raw: number, current: number, now: number): number {
     const upCutoff = now - this.o.scaleUp.stabilizationWindowMs;
     const downCutoff = now - this.o.scaleDown.stabilizationWindowMs;
@@ -220,7 +224,7 @@ class HpaPolicy implements ScalingPolicy {
     return stabilized;
   }
 
-  /** horizontal.go `convertDesiredReplicasWithBehaviorRate` (§2.3). */
+  /** horizontal.go `convertDesiredReplicasWithBehaviorRate`. */
   private limitRate(desired: number, current: number, now: number, min: number, max: number): number {
     if (desired > current) {
       const limit = Math.max(this.periodLimit(this.o.scaleUp, current, now, 'up'), current);

@@ -1,26 +1,28 @@
 /**
  * @module autoscaler/policies/kpa
- * Knative Serving's KPA (research note §1, from knative/serving `pkg/autoscaler/scaling/autoscaler.go`
- * and `pkg/reconciler/autoscaling/kpa/scaler.go`), with Knative's defaults (§1.6).
+ * Knative Serving's KPA (knative/serving `pkg/autoscaler/scaling/autoscaler.go` and
+ * `pkg/reconciler/autoscaling/kpa/scaler.go`), with Knative's defaults (`config-autoscaler`,
+ * `pkg/autoscaler/config/config.go`).
  *
  * Every tick (2 s), with S and P the fleet-total concurrency (`MetricsView.concurrency`: in flight
  * at the replicas plus waiting in the gateway and activator) averaged over the stable (60 s) and
- * panic (10 % of it, 6 s) windows, and T the target concurrency per replica (§1.2: 100 × 70 % = 70):
+ * panic (10 % of it, 6 s) windows, and T the target concurrency per replica
+ * (`pkg/reconciler/autoscaling/resources/target.go`: 100 × 70 % = 70):
  *
  *     ready   = max(1, ready replicas)
- *     maxUp   = ceil(maxScaleUpRate × ready)              (§1.3 step 1: rate 1000)
+ *     maxUp   = ceil(maxScaleUpRate × ready)              (max-scale-up-rate 1000)
  *     maxDown = floor(ready / maxScaleDownRate)           (rate 2: at most halve per tick)
  *     dspc    = ceil(S / T),  dppc = ceil(P / T)          (the fleet total over T, not a mean of means)
  *     stable  = clamp(dspc, maxDown, maxUp),  panic = clamp(dppc, maxDown, maxUp)
- *     panic mode: enter, or extend, when dppc / ready ≥ 2.0 (§1.3 step 5); leave on the first tick
+ *     panic mode: enter, or extend, when dppc / ready ≥ 2.0 (autoscaler.go); leave on the first tick
  *                 not over it that is more than one stable window after the last tick over it
  *     desired = stable;  in panic: max(stable, panic, the highest desired of this panic)
  *
  * A policy that first sees more than one ready replica starts in panic with that count as its
- * floor, as a restarted Knative autoscaler does (§1.3 step 6), so lost history cannot scale down.
+ * floor, as a restarted Knative autoscaler does (autoscaler.go), so lost history cannot scale down.
  *
- * Scale to zero (§1.5). Because of the ceil, the decider asks for 0 only when the stable window is
- * idle, and the down-rate lets it reach 0 only from one replica. Then, as Knative's scaler:
+ * Scale to zero (`kpa/scaler.go`). Because of the ceil, the decider asks for 0 only when the stable
+ * window is idle, and the down-rate lets it reach 0 only from one replica. Then, as Knative's scaler:
  *
  * ```
  *  phase        decider wants > 0                       decider wants 0
@@ -37,7 +39,8 @@
  * Other reasons: `stable`, `panic`, `scale-from-zero` (the first count > 0 after zero),
  * `scale-to-zero-disabled` (1 instead of 0). Knative keeps the last replica while the activator
  * takes over the path; with defaults it goes 60 s + 30 s = 90 s after the last request ended.
- * The host buffers requests at zero (the activator's job, §1.4) and, as Knative's poke (§1.3),
+ * The host buffers requests at zero (the activator's job, `pkg/activator/net/throttler.go`) and, as
+ * Knative's poke (`MultiScaler.Poke`, `pkg/autoscaler/scaling/multiscaler.go`),
  * should decide at once when a request arrives while the last decision was 0.
  *
  * Bridging our signal to Knative's. Knative's queue-proxy averages each pod's concurrency over
@@ -84,19 +87,19 @@ export interface KpaOptions {
   readonly intervalMs: number;
 }
 
-/** Knative's defaults (research note §1.6 unless said). */
+/** Knative's defaults (`config-autoscaler` keys, `pkg/autoscaler/config/config.go`, unless said). */
 export const KPA_DEFAULTS: Readonly<KpaOptions> = Object.freeze({
-  targetConcurrency: 70, // §1.2: container-concurrency-target-default 100 × target-percentage 70 %
-  stableWindowMs: 60_000, // §1.6: stable-window 60 s
-  panicWindowPercentage: 10, // §1.6: panic-window-percentage 10 → 6 s
-  panicThreshold: 2, // §1.6: panic-threshold-percentage 200
-  maxScaleUpRate: 1000, // §1.6: max-scale-up-rate 1000
-  maxScaleDownRate: 2, // §1.6: max-scale-down-rate 2
-  enableScaleToZero: true, // §1.6: enable-scale-to-zero true
-  scaleToZeroGracePeriodMs: 30_000, // §1.6: scale-to-zero-grace-period 30 s
-  scaleToZeroPodRetentionMs: 0, // §1.6: scale-to-zero-pod-retention-period 0 s
-  activationTimeoutMs: 630_000, // §1.5 and §6.3: progress-deadline 600 s + 30 s
-  intervalMs: 2000, // §1.3 and §1.6: tick 2 s
+  targetConcurrency: 70, // container-concurrency-target-default 100 × target-percentage 70 %
+  stableWindowMs: 60_000, // stable-window 60 s
+  panicWindowPercentage: 10, // panic-window-percentage 10 → 6 s
+  panicThreshold: 2, // panic-threshold-percentage 200
+  maxScaleUpRate: 1000, // max-scale-up-rate 1000
+  maxScaleDownRate: 2, // max-scale-down-rate 2
+  enableScaleToZero: true, // enable-scale-to-zero true
+  scaleToZeroGracePeriodMs: 30_000, // scale-to-zero-grace-period 30 s
+  scaleToZeroPodRetentionMs: 0, // scale-to-zero-pod-retention-period 0 s
+  activationTimeoutMs: 630_000, // kpa/scaler.go: progress-deadline 600 s (pkg/deployment/config.go) + 30 s
+  intervalMs: 2000, // tickInterval 2 s (pkg/autoscaler/scaling/multiscaler.go)
 });
 
 /** The options `scaling.options` may set (each defaults to {@link KPA_DEFAULTS}), with Knative's bounds. */
@@ -125,7 +128,7 @@ export function createKpa(options: Partial<KpaOptions> = {}): ScalingPolicy {
   return new KpaPolicy({ ...KPA_DEFAULTS, ...defined });
 }
 
-/** The scale-to-zero states of Knative's PodAutoscaler (§1.5). */
+/** The scale-to-zero states of Knative's PodAutoscaler (`pkg/reconciler/autoscaling/kpa/scaler.go`). */
 type Phase = 'zero' | 'activating' | 'active' | 'inactive';
 
 class KpaPolicy implements ScalingPolicy {
@@ -179,7 +182,8 @@ class KpaPolicy implements ScalingPolicy {
     check(o.activationTimeoutMs > 0, 'activationTimeoutMs', 'a number of ms > 0', o.activationTimeoutMs);
     check(o.intervalMs > 0, 'intervalMs', 'a number of ms > 0', o.intervalMs);
     this.intervalMs = o.intervalMs;
-    // §1.1: stable × percentage / 100, in whole seconds, at least 1 s.
+    // As knative/serving `pkg/reconciler/autoscaling/resources/metric.go`: stable × percentage / 100,
+    // in whole seconds, at least 1 s.
     this.panicWindowMs = Math.max(
       1000,
       Math.round((o.stableWindowMs * o.panicWindowPercentage) / 100 / 1000) * 1000,
@@ -217,7 +221,7 @@ class KpaPolicy implements ScalingPolicy {
     return this.toZero(now);
   }
 
-  /** A fresh autoscaler with more than one ready replica starts in panic at that count (§1.3 step 6). */
+  /** A fresh autoscaler with more than one ready replica starts in panic at that count (autoscaler.go). */
   private start(ctx: ScalingContext): void {
     this.started = true;
     const { ready, starting } = ctx.replicas;
@@ -246,7 +250,7 @@ class KpaPolicy implements ScalingPolicy {
     return { desired, reason: from === 'zero' ? 'scale-from-zero' : reason };
   }
 
-  /** The decider wants 0: Knative's scaler decides when that may happen (§1.5). */
+  /** The decider wants 0: Knative's scaler decides when that may happen (kpa/scaler.go). */
   private toZero(now: number): ScalingDecision {
     if (!this.o.enableScaleToZero) return { desired: 1, reason: 'scale-to-zero-disabled' };
     const inPhase = now - this.phaseSinceMs;

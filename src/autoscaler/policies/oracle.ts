@@ -48,7 +48,7 @@ export interface OracleOptions {
 
 export const ORACLE_DEFAULTS: Readonly<Required<Omit<OracleOptions, 'arrivals'>>> = Object.freeze({
   intervalMs: 5_000, // ours: finer than any practical policy's tick, so the bound is tight
-  subWindowMs: 10_000, // ours: a rate over 10 s; Knative's panic window is 6 s (§1.1)
+  subWindowMs: 10_000, // ours: a rate over 10 s; Knative's panic window is 6 s
   utilization: 1, // ours: a bound needs no headroom (see the module comment)
 });
 

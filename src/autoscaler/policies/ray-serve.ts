@@ -1,7 +1,9 @@
 /**
  * @module autoscaler/policies/ray-serve
- * Ray Serve's default autoscaling policy (research note §4.4, from ray-project/ray
- * `python/ray/serve/autoscaling_policy.py`), with Ray's defaults.
+ * Ray Serve's default autoscaling policy (ray-project/ray `python/ray/serve/autoscaling_policy.py`),
+ * with Ray's defaults (`AutoscalingConfig`,
+ * https://docs.ray.io/en/latest/serve/api/doc/ray.serve.config.AutoscalingConfig.html, and
+ * `python/ray/serve/_private/constants.py`).
  *
  * Every control-loop tick (0.1 s):
  *
@@ -46,15 +48,15 @@ export interface RayServeOptions {
 }
 
 export const RAY_SERVE_DEFAULTS: Readonly<Required<RayServeOptions>> = Object.freeze({
-  targetOngoingRequests: 2, // §4.4: default 2 (1 before Ray 2.32)
-  lookBackPeriodMs: 30_000, // §4.4: look_back_period_s 30
-  upscaleDelayMs: 30_000, // §4.4 and §0: upscale_delay_s 30
-  downscaleDelayMs: 600_000, // §4.4 and §0: downscale_delay_s 600
-  downscaleToZeroDelayMs: null, // §4.4: downscale_to_zero_delay_s None → downscale delay
-  smoothingFactor: 1, // §4.4: smoothing_factor 1.0
-  upscalingFactor: null, // §4.4: upscaling_factor None → smoothing factor
-  downscalingFactor: null, // §4.4: downscaling_factor None → smoothing factor
-  intervalMs: 100, // §4.4: CONTROL_LOOP_INTERVAL_S = 0.1 s
+  targetOngoingRequests: 2, // AutoscalingConfig: target_ongoing_requests 2 (1 before Ray 2.32)
+  lookBackPeriodMs: 30_000, // AutoscalingConfig: look_back_period_s 30
+  upscaleDelayMs: 30_000, // AutoscalingConfig: upscale_delay_s 30
+  downscaleDelayMs: 600_000, // AutoscalingConfig: downscale_delay_s 600
+  downscaleToZeroDelayMs: null, // AutoscalingConfig: downscale_to_zero_delay_s None → downscale delay
+  smoothingFactor: 1, // AutoscalingConfig: smoothing_factor 1.0
+  upscalingFactor: null, // AutoscalingConfig: upscaling_factor None → smoothing factor
+  downscalingFactor: null, // AutoscalingConfig: downscaling_factor None → smoothing factor
+  intervalMs: 100, // _private/constants.py: CONTROL_LOOP_INTERVAL_S = 0.1 s
 });
 
 /** The options `scaling.options` may set (each defaults to {@link RAY_SERVE_DEFAULTS}). */

@@ -1,7 +1,8 @@
 /**
  * @module autoscaler/policies/skyserve
- * SkyServe's default request-rate autoscaler (research note §5.2, from skypilot-org/skypilot
- * `sky/serve/autoscalers.py` `RequestRateAutoscaler` and `sky/serve/constants.py`), with its defaults.
+ * SkyServe's default request-rate autoscaler (skypilot-org/skypilot `sky/serve/autoscalers.py`
+ * `RequestRateAutoscaler` and `sky/serve/constants.py`; Mao et al., arXiv 2411.01438), with its
+ * defaults.
  *
  * Every decision (20 s; 5 s while the target is 0):
  *
@@ -37,11 +38,11 @@ export interface SkyServeOptions {
 
 export const SKYSERVE_DEFAULTS: Readonly<Required<SkyServeOptions>> = Object.freeze({
   targetQpsPerReplica: null, // ours: SkyServe requires it to autoscale; we size by the pool's replicaRps
-  qpsWindowMs: 60_000, // §5.2: qps = requests in last 60 s / 60
-  decisionIntervalMs: 20_000, // §5.2 and §0: decisions every 20 s
-  noReplicaDecisionIntervalMs: 5_000, // §5.2 and §0: 5 s while the target is 0
-  upscaleDelayMs: 300_000, // §5.2: upscale_delay_seconds 300 → 15 decisions
-  downscaleDelayMs: 1_200_000, // §5.2: downscale_delay_seconds 1200 → 60 decisions
+  qpsWindowMs: 60_000, // autoscalers.py: qps = requests in last 60 s / 60
+  decisionIntervalMs: 20_000, // constants.py: decisions every 20 s
+  noReplicaDecisionIntervalMs: 5_000, // constants.py: 5 s while the target is 0
+  upscaleDelayMs: 300_000, // constants.py: upscale_delay_seconds 300 → 15 decisions
+  downscaleDelayMs: 1_200_000, // constants.py: downscale_delay_seconds 1200 → 60 decisions
 });
 
 /** The options `scaling.options` may set (each defaults to {@link SKYSERVE_DEFAULTS}). */

@@ -1,9 +1,10 @@
 /**
  * @module autoscaler/policies/slo
  * Feedback on the SLO itself: scale on how close the pool's TTFT and TPOT percentiles are to their
- * targets, in the manner of Dynamo's load-based planner (research note §4.3: act on SLA estimates,
- * scale down below 80 % of the SLA, one change at a time, none while one is pending), but measured
- * rather than regressed, and multiplicative upward.
+ * targets, in the manner of Dynamo's load-based planner (ai-dynamo/dynamo
+ * `docs/design-docs/planner-design.md`: act on SLA estimates, scale down below 80 % of the SLA, one
+ * change at a time, none while one is pending), but measured rather than regressed, and
+ * multiplicative upward.
  *
  * Each decision (every 5 s), over the last `windowMs` (default 30 s), with q = `ctx.slo.quantile`:
  *
@@ -17,15 +18,17 @@
  *    (time-averaged concurrency 0) → 0.
  * 2. `from-zero`: N = 0 and traffic → 1. (The controller's activator wake does the same at once.)
  * 3. `hold-starting`: a replica is starting → max(lastDesired, N). The window still measures the old
- *    fleet, so acting on it again would add on top of a change under way (§8, "decision intervals
- *    shorter than replica start time").
+ *    fleet, so acting on it again would add on top of a change under way (the caveat in Dynamo's
+ *    `planner-design.md`: an interval shorter than a worker's start "may observe an in-progress
+ *    transition"; vllm-project/aibrix PR #2671 adds a pending-replica guard for the same reason).
  * 4. `no-signal`: both percentiles NaN (no first token and no completion in the window) while
  *    requests wait in the gateway → N. No evidence either way; a pool that cannot produce one first
  *    token in 30 s shows its TTFTs as soon as it does, and rule 5 then acts on them.
  * 5. `slo-up`: r > 1 − upMargin (default 0.2, i.e. at 80 % of the SLO) →
  *    max(N + 1, ceil(N × min(maxUpFactor, r / (1 − upMargin)))). At r = 0.8·target the pool grows by
  *    one; each 20 % further above scales the fleet proportionally, at most ×2 per decision (the
- *    up-rate limit of HPA and AIBrix, §2.3, §4.1).
+ *    up-rate limit of HPA and AIBrix: kubernetes/kubernetes `pkg/apis/autoscaling/v2/defaults.go`,
+ *    vllm-project/aibrix `pkg/controller/podautoscaler/context/context.go`).
  * 6. `slo-down` / `down-delay`: r < downThreshold (0.5) and util < downUtilization (0.5), both
  *    continuously for `downDelayMs` (120 s) → N − 1, never below 1 (only rule 1 goes to zero). The
  *    delay restarts after each step down, so the next step is judged on a window that measures the
@@ -64,15 +67,15 @@ export interface SloOptions {
 }
 
 export const SLO_DEFAULTS: Readonly<Required<SloOptions>> = Object.freeze({
-  intervalMs: 5_000, // §4.3: Dynamo load-based adjustment interval 5 s
-  windowMs: 30_000, // ours; Ray's look-back is 30 s (§4.4)
-  upMargin: 0.2, // §4.3: Dynamo's 80 % sensitivity, used here as the point to start adding
-  maxUpFactor: 2, // §2.3 / §4.1: HPA's ×2 per period, AIBrix max-scale-up-rate 2
+  intervalMs: 5_000, // Dynamo planner-design.md: load_adjustment_interval 5 s
+  windowMs: 30_000, // ours; Ray Serve's look_back_period_s is 30 s (AutoscalingConfig)
+  upMargin: 0.2, // Dynamo planner-design.md: 80 % sensitivity, used here as the point to start adding
+  maxUpFactor: 2, // HPA's Percent 100 per 15 s (autoscaling/v2 defaults.go), AIBrix max-scale-up-rate 2
   downThreshold: 0.5, // ours: half the SLO, well below the 0.8 up trigger so the two never flap
   concurrencyPerReplica: 32, // ours: a batch an LLM replica carries comfortably; set it per engine
   downUtilization: 0.5, // ours: removing one of N ≥ 2 replicas then leaves them ≤ 100 % busy
-  downDelayMs: 120_000, // ours; shorter than HPA's 300 s (§2.2), the latency test already guards
-  idleMs: 120_000, // ours; Knative removes the last pod ≈ 90 s after the last request (§1.5)
+  downDelayMs: 120_000, // ours; shorter than HPA's 300 s stabilization, the latency test already guards
+  idleMs: 120_000, // ours; Knative removes the last pod 60 s window + 30 s grace after the last request
 });
 
 /** The options `scaling.options` may set (each defaults to {@link SLO_DEFAULTS}). */

@@ -1,6 +1,6 @@
 /**
  * @module autoscaler/policies/static
- * Fixed capacity: always N replicas, whatever the load (research note §8, item 1). The
+ * Fixed capacity: always N replicas, whatever the load (our simplest baseline). The
  * "peak-provisioned" baseline is this policy with N chosen by the bench (the replicas the trace's
  * peak needs), so it has no policy of its own. The controller still clamps N to [min, max].
  */
