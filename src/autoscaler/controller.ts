@@ -100,8 +100,12 @@ export class PoolAutoscaler {
     return this.setTarget(replicas, 'initial', nowMs, true)!;
   }
 
-  /** One decision of the policy; returns the change it made, if any. */
-  tick(nowMs: number): ScaleEvent | null {
+  /**
+   * One decision of the policy; returns the change it made, if any. `floor` is the activator's:
+   * while requests wait for the pool, the target does not fall below it, so a replica already
+   * starting for them is not cancelled by a policy that sees no load yet.
+   */
+  tick(nowMs: number, floor = 0): ScaleEvent | null {
     this.decisions++;
     const d = this.policy.decide({
       nowMs,
@@ -114,6 +118,7 @@ export class PoolAutoscaler {
       coldStartMs: this.spec.coldStartMs,
       slo: this.spec.slo,
     });
+    if (d.desired < floor) return this.setTarget(floor, 'activator', nowMs, false);
     return this.setTarget(d.desired, d.reason, nowMs, false);
   }
 

@@ -3,8 +3,8 @@
  * The autoscaler's loop for one pool, the same in the gateway and the simulator: every second the
  * pool's state is sampled into its {@link MetricsWindow}; every `policy.intervalMs` the policy
  * decides; a request that finds the pool with no usable endpoint wakes it at once (the activator),
- * and while requests wait for a pool its policy scaled to zero, each decision wakes it again (a
- * policy that asks for zero then would leave them waiting until they time out). Timers go through
+ * and while requests wait, no decision takes the pool below one replica (a policy that asks for
+ * zero then would cancel the cold start they wait for, again at every tick). Timers go through
  * the host's {@link Clock}: live timers in the gateway, the event queue in the simulator.
  */
 import { type AutoscalerSpec, PoolAutoscaler, type ScaleEvent } from '../autoscaler/controller.js';
@@ -116,8 +116,8 @@ export class ScalingLoop {
     const now = this.clock.now();
     try {
       this.window.at(now); // the policy's windows end now
-      this.report(this.autoscaler.tick(now));
-      if (this.autoscaler.target === 0 && (this.source?.waiting() ?? 0) > 0) this.wake(now);
+      // Requests waiting for the pool hold it at one replica at least (see PoolAutoscaler.tick).
+      this.report(this.autoscaler.tick(now, (this.source?.waiting() ?? 0) > 0 ? 1 : 0));
     } catch (err) {
       if (this.hooks.onError === undefined) throw err;
       this.hooks.onError(err as Error);
