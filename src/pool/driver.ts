@@ -68,6 +68,8 @@ export class PoolDriver<E> {
   private timer: TimerHandle | null = null;
   private timerAtMs = Number.POSITIVE_INFINITY;
   private closed = false;
+  /** The host's endpoint views were refreshed by this arrival and nothing has routed since. */
+  private fresh = false;
   /** Requests that arrived (all time). */
   arrivals = 0;
   /** Hears every decision (null: nobody listens). */
@@ -111,7 +113,7 @@ export class PoolDriver<E> {
    * queue: waiting requests move to the new one in arrival order, keeping their arrival times.
    */
   setQueue(plan: QueuePlan | null): void {
-    if (plan?.key === this.queue?.key && (plan === null) === (this.queue === null)) return;
+    if ((plan?.key ?? null) === (this.queue?.key ?? null)) return;
     const moving = [...this.waiters.values()];
     for (const a of moving) this.scheduler!.cancel(a.item!.id);
     this.stopTimer();
@@ -224,12 +226,22 @@ export class PoolDriver<E> {
    * (state `failed`, with the error: overloaded or nothing usable).
    */
   arrive(req: PoolRequest, queue = true): Admission<E> {
+    this.host.refresh?.();
+    // The routing this arrival may start reads the views just refreshed.
+    this.fresh = true;
+    try {
+      return this.admit(req, queue);
+    } finally {
+      this.fresh = false;
+    }
+  }
+
+  private admit(req: PoolRequest, queue: boolean): Admission<E> {
     const now = this.clock.now();
     const a = new Admission<E>(String(++queueSeq), req, now);
     this.arrivals++;
     if (this.closed) return this.fail(a, poolRemoved(this.name));
     this.scaling?.arrival(now);
-    this.host.refresh?.();
     if (!this.usable()) {
       a.cold = this.scaling !== null;
       if (this.scaling === null) return this.fail(a, noUsableEndpoint(this.name));
@@ -372,7 +384,8 @@ export class PoolDriver<E> {
    */
   private reserve(a: Admission<E>, start: boolean): void {
     const router = this.routing;
-    this.host.refresh?.();
+    if (!this.fresh) this.host.refresh?.();
+    this.fresh = false;
     const eps = this.endpoints;
     const views = new Array<EndpointView>(eps.length);
     for (let i = 0; i < eps.length; i++) views[i] = eps[i]!.state.view(this.slots[i]!);
