@@ -33,7 +33,8 @@ export interface EngineModelOptions {
   readonly maxWaiting?: number;
 }
 
-type Phase = 'waiting' | 'running' | 'done';
+/** `pending`: submitted, still in the API server (see `requestOverheadMs`). */
+type Phase = 'pending' | 'waiting' | 'running' | 'done';
 
 interface Seq {
   readonly req: EngineRequest;
@@ -116,7 +117,7 @@ export class EngineModel {
     const seq: Seq = {
       req,
       events,
-      phase: 'waiting',
+      phase: 'pending',
       generated: 0,
       computed: 0,
       blocks: [],
@@ -128,9 +129,23 @@ export class EngineModel {
       firstTokenMs: Number.NaN,
     };
     this.byId.set(req.id, seq);
+    const overhead = p.requestOverheadMs ?? 0;
+    if (overhead > 0) {
+      // The API server's share of the request: it reaches the queue `overhead` later.
+      seq.phase = 'pending';
+      this.clock.setTimer(overhead, () => {
+        if (seq.phase === 'pending') this.enqueue(seq);
+      });
+    } else this.enqueue(seq);
+    return true;
+  }
+
+  /** Puts a submitted request in the FCFS waiting queue (same-instant arrivals by `arrivalKey`). */
+  private enqueue(seq: Seq): void {
+    seq.phase = 'waiting';
     this.waiting.push(seq);
     this.waitingCount++;
-    const key = req.arrivalKey;
+    const key = seq.req.arrivalKey;
     if (key !== undefined) {
       for (let i = this.waiting.length - 1; i > this.waitingHead; i--) {
         const prev = this.waiting[i - 1]!;
@@ -141,7 +156,6 @@ export class EngineModel {
       }
     }
     this.wake();
-    return true;
   }
 
   /** Ends a request early (client gone): frees its batch slot and KV. No-op when unknown or done. */

@@ -34,6 +34,12 @@ export interface EngineProfile {
   readonly tpCommMs: number;
   /** s_ar: all-reduce cost per 1,000 scheduled tokens (ms); 0 at TP1. */
   readonly tpCommMsPer1kTokens: number;
+  /**
+   * Fixed time a request spends outside the engine core's steps (the API server's parsing and
+   * tokenisation before it is queued, detokenising and streaming after), ms; default 0. Modelled
+   * as a delay before the request joins the waiting queue, so it adds to TTFT and end to end alike.
+   */
+  readonly requestOverheadMs?: number;
 
   // Scheduler limits (vLLM V1 names in comments)
   /** max_num_seqs */

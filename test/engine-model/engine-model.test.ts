@@ -111,6 +111,22 @@ describe('engine model: one request', () => {
     }
   });
 
+  it('a per-request overhead delays the request before the queue: TTFT and end to end grow by it', () => {
+    const { clock, engine, results, submit } = harness({ ...toy, requestOverheadMs: 7 });
+    submit({ id: 'a', promptTokens: 100, outputTokens: 5 });
+    submit({ id: 'gone', promptTokens: 100, outputTokens: 5 });
+    assert.equal(engine.stats().waiting, 0, 'still in the API server, not in the queue');
+    engine.cancel('gone'); // a client that leaves before the engine saw its request
+    clock.runAll();
+    const r = results.get('a')!;
+    close(r.arrivalMs, 0, 'arrival');
+    close(r.firstScheduledMs, 7, 'first scheduled');
+    close(r.firstTokenMs, 7 + 3.0, 'TTFT');
+    close(r.finishedMs, 7 + 3.0 + 4 * 1.01, 'end-to-end');
+    assert.equal(results.get('gone')!.reason, 'cancelled');
+    assert.ok(Number.isNaN(results.get('gone')!.firstScheduledMs), 'the cancelled request never ran');
+  });
+
   it('a cold engine serves nothing until its cold start has passed', () => {
     const { clock, engine, results, submit } = harness(toy, { coldStart: true });
     submit({ id: 'a', promptTokens: 10, outputTokens: 1 });
