@@ -13,6 +13,8 @@ import { EmulatedEngineServer } from '../emulator/server.js';
 import { Gateway } from '../gateway/server.js';
 import { createLogger } from '../obs/logger.js';
 import { TraceError } from '../traces/loaders.js';
+import { FidelityDataError } from '../fidelity/data.js';
+import { fidelity } from './fidelity.js';
 import { UsageError, sim } from './sim.js';
 
 const DEMO_CONFIG = fileURLToPath(new URL('../../../config/demo.yaml', import.meta.url));
@@ -24,6 +26,7 @@ Usage:
   switchyard engine --profile NAME [--port N] [--host ADDR]   run one emulated engine
   switchyard engine --list-profiles                           list engine profiles
   switchyard sim --trace FILE --out DIR [...]                 replay a trace on a virtual clock
+  switchyard fidelity --data DIR [--json FILE]                the engine model against real measurements
   switchyard COMMAND --help                                   help for a command
 `;
 
@@ -72,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'serve') return serve(rest);
   if (command === 'engine') return engine(rest);
   if (command === 'sim') return sim(rest);
+  if (command === 'fidelity') return fidelity(rest);
   process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
   return 2;
 }
@@ -202,6 +206,7 @@ main(process.argv.slice(2)).then(
       err instanceof ConfigError ||
       err instanceof UsageError ||
       err instanceof TraceError ||
+      err instanceof FidelityDataError ||
       err instanceof SwitchyardError;
     if (usage || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`switchyard: ${(err as Error).message}\n`);
