@@ -9,6 +9,9 @@
  *
  *   FIT_PROFILE=llama3.1-8b-h100 FIT_PARAMS=stepOverheadMs,decodeAttnMsPer1kCtx,requestOverheadMs \
  *     npm run bench:fit-engine
+ *
+ * FIT_HOLD_OUT=ID,ID leaves experiments out of the fit and reports their loss afterwards;
+ * FIT_START='{"stepOverheadMs":1.15}' starts from other constants than the shipped ones.
  */
 import { join } from 'node:path';
 import { getProfile } from '../src/engine-model/profiles.js';
@@ -26,6 +29,8 @@ const ROUNDS = Number(process.env.FIT_ROUNDS ?? 6);
 /** Experiments left out of the fit (checked afterwards). */
 const HOLD_OUT = (process.env.FIT_HOLD_OUT ?? '').split(',').filter(Boolean);
 const FRESH = process.env.FIT_FRESH_QUESTIONS === '1';
+/** Starting constants (JSON), e.g. the values before a fit, so a held-out check starts where the fit did. */
+const START = JSON.parse(process.env.FIT_START ?? '{}') as Partial<EngineProfile>;
 
 const data = loadFidelityData(DIR);
 const exps = data.experiments.filter((e) => e.profile === PROFILE);
@@ -47,7 +52,7 @@ async function loss(p: EngineProfile, on = fitOn): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  let best: EngineProfile = { ...getProfile(PROFILE) };
+  let best: EngineProfile = { ...getProfile(PROFILE), ...START };
   for (const k of PARAMS) if (!(Number(best[k]) > 0)) best = { ...best, [k]: 1 }; // log search needs > 0
   let bestLoss = await loss(best);
   process.stderr.write(`start ${bestLoss.toFixed(5)} ${JSON.stringify(pick(best))}\n`);
