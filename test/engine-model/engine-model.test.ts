@@ -85,7 +85,9 @@ describe('engine model: one request', () => {
     submit({ id: 'a', promptTokens: 1000, outputTokens: 3 });
     clock.runAll();
     const r = results.get('a')!;
+    // The request waits the profile's API overhead R before its prefill step.
     const ttft =
+      (p.requestOverheadMs ?? 0) +
       p.stepOverheadMs +
       p.perRequestMs +
       (p.weightsMs ** 1.5 + ((p.gemmMsPer1kTokens * 1000) / 1000) ** 1.5) ** (2 / 3) +
