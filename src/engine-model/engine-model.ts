@@ -172,6 +172,7 @@ export class EngineModel {
     return {
       running: this.running.length,
       waiting: this.waitingCount,
+      pending: this.byId.size - this.running.length - this.waitingCount,
       kvUsage: this.kv.used / this.kv.numBlocks,
       ...this.counters,
       ready: this.ready,

@@ -114,6 +114,8 @@ export interface EngineStats {
   readonly running: number;
   /** vllm:num_requests_waiting */
   readonly waiting: number;
+  /** Requests received but still in the API server (`requestOverheadMs`): in neither count above. */
+  readonly pending: number;
   /** vllm:kv_cache_usage_perc (0..1): blocks in use by requests / total blocks. */
   readonly kvUsage: number;
   /** vllm:prefix_cache_queries_total (tokens looked up). */

@@ -93,7 +93,7 @@ export async function runLive(
     for (const s of engines()) {
       tokens += s.generationTokens;
       finished += s.finishedRequests;
-      inEngines += s.running + s.waiting;
+      inEngines += s.running + s.waiting + s.pending;
     }
     return (
       arrived === sent &&

@@ -166,7 +166,7 @@ describe('predicted-ttft-scorer: predicted times', () => {
     const p = ENGINE_PROFILES['llama3.1-8b-h100']!;
     // One step (1000 < 8192 tokens), one request: T0 + t_req + (W^1.5 + (b·N)^1.5)^(2/3) + C_pf·N·N/2.
     const gemm = (22.9 * 1000) / 1000;
-    const step = 1.15 + 0.0044 + (6.5 ** 1.5 + gemm ** 1.5) ** (2 / 3);
+    const step = 0.68 + 0.0136 + (6.5 ** 1.5 + gemm ** 1.5) ** (2 / 3);
     const expected = step + (1.06 * 1000 * 500) / 1e6;
     close(predict(1000, view('e', 0, { info: { profile: p } })), expected, 'llama3.1-8b-h100', 1e-9);
     // An endpoint without a profile (a provider API) is modelled as this one.
