@@ -1,8 +1,10 @@
 /**
  * @module engine-model/profiles
  * Calibrated engine profiles: one (model, GPU, TP) pair each, vLLM V1 defaults for the scheduler.
- * Step-time constants: Vidur GEMM profiles (microsoft/vidur `data/profiling/compute/`), BLIS
- * overheads (inference-sim/inference-sim `defaults.yaml`), roofline attention; KV capacity at vLLM's
+ * Step-time constants: Vidur GEMM profiles (microsoft/vidur `data/profiling/compute/`), decode
+ * attention at the HBM floor (KV bytes per token over peak bandwidth), and per-step, per-request
+ * and API-server costs fitted on real vLLM v0.15.1 runs (fidelity/, `npm run bench:fit-engine`;
+ * the rest from BLIS, inference-sim/inference-sim `defaults.yaml`); KV capacity at vLLM's
  * gpu_memory_utilization 0.9, block 16; batch limits from vLLM V1 defaults
  * (`vllm/engine/arg_utils.py`); cold starts from vLLM PR #11005. docs/engine-model.md cites every
  * source.
@@ -72,7 +74,7 @@ const list: EngineProfile[] = [
     gemmMsPer1kTokens: 6,
     prefillAttnMsPerMPairs: 0.35,
     decodeAttnMsPer1kCtx: 0.0086,
-    stepOverheadMs: 0.48,
+    stepOverheadMs: 0.68,
     perRequestMs: T_REQ,
     requestOverheadMs: 15.3,
     ...H100_BATCH,
@@ -91,7 +93,7 @@ const list: EngineProfile[] = [
     gemmMsPer1kTokens: 2.5,
     prefillAttnMsPerMPairs: 0.17,
     decodeAttnMsPer1kCtx: 0.0037,
-    stepOverheadMs: 0.48,
+    stepOverheadMs: 0.68,
     perRequestMs: T_REQ,
     requestOverheadMs: 15.3,
     ...H100_BATCH,
@@ -110,8 +112,8 @@ const list: EngineProfile[] = [
     gemmMsPer1kTokens: 67.9,
     prefillAttnMsPerMPairs: 3.36,
     decodeAttnMsPer1kCtx: 0.0642,
-    stepOverheadMs: 0.81,
-    perRequestMs: T_REQ,
+    stepOverheadMs: 1.36,
+    perRequestMs: 0.0457,
     requestOverheadMs: 23.6,
     ...A100_BATCH,
     blockSize: BLOCK,
@@ -125,15 +127,15 @@ const list: EngineProfile[] = [
     model: 'meta-llama/Llama-3.1-70B-Instruct',
     gpu: 'H100-80G-SXM',
     tp: 4,
-    tpCommMs: 2.02,
+    tpCommMs: 1.5,
     tpCommMsPer1kTokens: 11.7,
     weightsMs: 14.4,
     gemmMsPer1kTokens: 56.0,
     prefillAttnMsPerMPairs: 1.32,
     decodeAttnMsPer1kCtx: 0.0245,
-    stepOverheadMs: 0.32,
+    stepOverheadMs: 0.14,
     perRequestMs: T_REQ,
-    requestOverheadMs: 26.9,
+    requestOverheadMs: 29.3,
     ...H100_BATCH,
     blockSize: BLOCK,
     numKvBlocks: kvBlocks(471_000),
