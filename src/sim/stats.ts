@@ -295,10 +295,10 @@ function groups(map: Map<string, GroupStats>, order: readonly string[]): Record<
   return out;
 }
 
-/** TTFT of a prompt alone on an idle replica with a cold cache: its prefill chunks, back to back. */
+/** TTFT of a prompt alone on an idle replica with a cold cache: the request overhead, then its prefill chunks back to back. */
 export function idleTtftMs(p: EngineProfile, promptTokens: number): number {
   let done = 0;
-  let ms = 0;
+  let ms = p.requestOverheadMs ?? 0; // the API server's share comes first, loaded or idle
   while (done < promptTokens) {
     const n = Math.min(p.maxNumBatchedTokens, promptTokens - done);
     ms += stepTimeMs(p, { requests: 1, tokens: n, prefillPairs: prefillPairs(n, done), decodeContext: 0 });
