@@ -9,7 +9,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadFidelityData } from '../src/fidelity/data.js';
-import { type FidelityReport, fidelityJson, formatFidelityReport, runFidelity } from '../src/fidelity/report.js';
+import {
+  type FidelityReport,
+  fidelityJson,
+  formatFidelityReport,
+  runFidelity,
+} from '../src/fidelity/report.js';
 import { writeGeneratedSection } from './docs.js';
 import { REPO, describeMachine } from './env.js';
 

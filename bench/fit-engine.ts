@@ -24,7 +24,9 @@ type Param = keyof EngineProfile & string;
 
 const DIR = process.env.FIT_DATA ?? join(REPO, 'fidelity');
 const PROFILE = process.env.FIT_PROFILE ?? 'llama3.1-8b-h100';
-const PARAMS = (process.env.FIT_PARAMS ?? 'stepOverheadMs,decodeAttnMsPer1kCtx,requestOverheadMs').split(',') as Param[];
+const PARAMS = (process.env.FIT_PARAMS ?? 'stepOverheadMs,decodeAttnMsPer1kCtx,requestOverheadMs').split(
+  ',',
+) as Param[];
 const ROUNDS = Number(process.env.FIT_ROUNDS ?? 6);
 /** Experiments left out of the fit (checked afterwards). */
 const HOLD_OUT = (process.env.FIT_HOLD_OUT ?? '').split(',').filter(Boolean);

@@ -54,14 +54,17 @@ export async function fidelity(args: string[]): Promise<number> {
   const data = loadFidelityData(values.data);
   const only = values.only?.split(',').map((s) => s.trim());
   for (const id of only ?? [])
-    if (!data.experiments.some((e) => e.id === id)) throw new UsageError(`--only: no experiment '${id}' in ${values.data}`);
+    if (!data.experiments.some((e) => e.id === id))
+      throw new UsageError(`--only: no experiment '${id}' in ${values.data}`);
   const started = performance.now();
   const report = await runFidelity(data, {
     seed,
     ...(only ? { only } : {}),
-    onExperiment: (id) => process.stderr.write(`replayed ${id} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`),
+    onExperiment: (id) =>
+      process.stderr.write(`replayed ${id} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`),
   });
   process.stdout.write(`${formatFidelityReport(report)}\n`);
-  if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify(fidelityJson(report), null, 2)}\n`);
+  if (values.json !== undefined)
+    writeFileSync(values.json, `${JSON.stringify(fidelityJson(report), null, 2)}\n`);
   return 0;
 }

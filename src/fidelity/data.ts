@@ -108,8 +108,10 @@ export function loadFidelityData(dir: string): FidelityData {
   const metrics = readJson(dir, 'real_metrics.json', realMetricsSchema);
   for (const [i, e] of experiments.entries()) {
     const at = `${join(dir, 'experiments.json')}: experiments.${i}`;
-    if (workloads[e.workload] === undefined) throw new FidelityDataError(`${at}.workload: unknown workload '${e.workload}'`);
-    if (metrics[e.id] === undefined) throw new FidelityDataError(`${at}: no measured metrics for '${e.id}' in real_metrics.json`);
+    if (workloads[e.workload] === undefined)
+      throw new FidelityDataError(`${at}.workload: unknown workload '${e.workload}'`);
+    if (metrics[e.id] === undefined)
+      throw new FidelityDataError(`${at}: no measured metrics for '${e.id}' in real_metrics.json`);
   }
   return { dir, experiments, workloads, metrics };
 }

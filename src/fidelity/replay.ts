@@ -41,7 +41,10 @@ export interface StageResult {
 }
 
 /** The experiment's engine: its profile with the run's batch limits, KV blocks and context. */
-export function experimentProfile(e: FidelityExperiment, base: EngineProfile = getProfile(e.profile)): EngineProfile {
+export function experimentProfile(
+  e: FidelityExperiment,
+  base: EngineProfile = getProfile(e.profile),
+): EngineProfile {
   return {
     ...base,
     maxNumBatchedTokens: e.mbt,
@@ -113,7 +116,12 @@ function compared(m: PredictedMetrics, out: number): ComparedMetrics {
   };
 }
 
-function simulated(idx: readonly number[], ttft: Float64Array, e2e: Float64Array, out: number): ComparedMetrics {
+function simulated(
+  idx: readonly number[],
+  ttft: Float64Array,
+  e2e: Float64Array,
+  out: number,
+): ComparedMetrics {
   const t = idx.map((i) => ttft[i]!).filter((x) => !Number.isNaN(x));
   const e = idx.map((i) => e2e[i]!).filter((x) => !Number.isNaN(x));
   const ttftMean = mean(t);

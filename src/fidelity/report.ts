@@ -53,7 +53,10 @@ function medians(errs: readonly ComparedMetrics[]): Medians {
 }
 
 /** Replays `data` (every experiment, or `only`) and reports; deterministic for a seed. */
-export async function runFidelity(data: FidelityData, options: FidelityOptions = {}): Promise<FidelityReport> {
+export async function runFidelity(
+  data: FidelityData,
+  options: FidelityOptions = {},
+): Promise<FidelityReport> {
   const stages: FidelityReport['stages'][number][] = [];
   for (const e of data.experiments) {
     if (options.only !== undefined && !options.only.includes(e.id)) continue;
@@ -81,7 +84,8 @@ export async function runFidelity(data: FidelityData, options: FidelityOptions =
   };
 }
 
-const pct = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%` : '–');
+const pct = (x: number): string =>
+  Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%` : '–';
 const ms = (x: number): string => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x.toFixed(1)) : '–');
 const abs = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–');
 
@@ -107,7 +111,10 @@ export function formatFidelityReport(r: FidelityReport): string {
   for (const [name, m] of Object.entries(r.others)) {
     lines.push(`| ${name} | ${m.stages} | ${MEDIAN_KEYS.map((k) => abs(m[k])).join(' | ')} |`);
   }
-  lines.push('', `Saturated stages (the model could not serve them in time): ${r.saturated.length === 0 ? 'none' : r.saturated.join(', ')}.`);
+  lines.push(
+    '',
+    `Saturated stages (the model could not serve them in time): ${r.saturated.length === 0 ? 'none' : r.saturated.join(', ')}.`,
+  );
   return lines.join('\n');
 }
 

@@ -104,7 +104,13 @@ function shuffledGroups(groups: number, users: number, rng: SeededRng): number[]
 }
 
 /** Block ids of slot k's prompt: blocks wholly inside the system prompt are its group's, the rest the slot's own. */
-function slotBlocks(k: number, group: number, promptTokens: number, sysTokens: number, blockTokens: number): number[] {
+function slotBlocks(
+  k: number,
+  group: number,
+  promptTokens: number,
+  sysTokens: number,
+  blockTokens: number,
+): number[] {
   const ids: number[] = [];
   for (let b = 0; (b + 1) * blockTokens <= promptTokens; b++) {
     ids.push((b + 1) * blockTokens <= sysTokens ? group * 100_000 + b : 1e9 + k * 100_000 + b);

@@ -17,7 +17,14 @@ import { PROMPT_TOKEN_FACTOR, inferencePerfRequests } from '../../src/fidelity/w
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-const WORKLOAD = { groups: 2, users: 2, sys: 32, q: 32, out: 4, stages: [[2, 5] as [number, number], [4, 2] as [number, number]] };
+const WORKLOAD = {
+  groups: 2,
+  users: 2,
+  sys: 32,
+  q: 32,
+  out: 4,
+  stages: [[2, 5] as [number, number], [4, 2] as [number, number]],
+};
 
 describe('fidelity: the inference-perf workload', () => {
   it('⌊rate × duration⌋ requests per stage, gaps normalised to the stage, slots in turn, prompts sys + q', () => {
@@ -31,7 +38,8 @@ describe('fidelity: the inference-perf workload', () => {
       { startMs: 0, endMs: 5000, rate: 2 },
       { startMs: 5000, endMs: 7000, rate: 4 },
     ]);
-    for (let i = 1; i < r.records.length; i++) assert.ok(r.records[i]!.arrivalMs >= r.records[i - 1]!.arrivalMs);
+    for (let i = 1; i < r.records.length; i++)
+      assert.ok(r.records[i]!.arrivalMs >= r.records[i - 1]!.arrivalMs);
     const tokens = Math.round(64 * PROMPT_TOKEN_FACTOR); // 67
     assert.equal(r.records[0]!.inputTokens, tokens);
     assert.equal(r.records[0]!.outputTokens, 4);
@@ -61,7 +69,18 @@ function dataDir(real: Record<string, unknown>, extra: Record<string, unknown> =
   const dir = mkdtempSync(join(tmpdir(), 'swy-fidelity-'));
   const experiments = {
     experiments: [{ id: 'x', profile: 'qwen2.5-1.5b-h100', workload: 'w', mbt: 2048, seqs: 128, ...extra }],
-    workloads: { w: { ...WORKLOAD, sys: 100, q: 400, out: 50, stages: [[2, 10], [4, 10]] } },
+    workloads: {
+      w: {
+        ...WORKLOAD,
+        sys: 100,
+        q: 400,
+        out: 50,
+        stages: [
+          [2, 10],
+          [4, 10],
+        ],
+      },
+    },
   };
   writeFileSync(join(dir, 'experiments.json'), JSON.stringify(experiments));
   writeFileSync(join(dir, 'real_metrics.json'), JSON.stringify({ x: { real, others: {} } }));
@@ -79,11 +98,14 @@ const stage = (ttft: number, e2e: number) => ({
 describe('fidelity: data and command', () => {
   it('a directory that does not fit the layout is refused with the file and the key', () => {
     const dir = dataDir({ '0': stage(10, 100) }, { mbt: 'lots' });
-    assert.throws(() => loadFidelityData(dir), (e: Error) => {
-      assert.ok(e instanceof FidelityDataError);
-      assert.match(e.message, /experiments\.json: experiments\.0\.mbt/);
-      return true;
-    });
+    assert.throws(
+      () => loadFidelityData(dir),
+      (e: Error) => {
+        assert.ok(e instanceof FidelityDataError);
+        assert.match(e.message, /experiments\.json: experiments\.0\.mbt/);
+        return true;
+      },
+    );
     const empty = mkdtempSync(join(tmpdir(), 'swy-fidelity-'));
     mkdirSync(join(empty, 'sub'));
     assert.throws(() => loadFidelityData(empty), /experiments\.json/);
@@ -94,7 +116,9 @@ describe('fidelity: data and command', () => {
     const data = loadFidelityData(dir);
     const replay = await replayExperiment(data, data.experiments[0]!);
     const json = join(dir, 'out.json');
-    const run = spawnSync(process.execPath, [MAIN, 'fidelity', '--data', dir, '--json', json], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [MAIN, 'fidelity', '--data', dir, '--json', json], {
+      encoding: 'utf8',
+    });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /\| x \| 1 \| 4 \|/);
     const out = JSON.parse(readFileSync(json, 'utf8')) as {
@@ -102,13 +126,22 @@ describe('fidelity: data and command', () => {
       saturated: string[];
       stages: { stage: string; sim: { e2e_mean: number }; error: { e2e_mean: number } }[];
     };
-    assert.deepEqual(Object.keys(out.medians).sort(), ['e2e_mean', 'e2e_p99', 'tpot', 'ttft_mean', 'ttft_p99']);
+    assert.deepEqual(Object.keys(out.medians).sort(), [
+      'e2e_mean',
+      'e2e_p99',
+      'tpot',
+      'ttft_mean',
+      'ttft_p99',
+    ]);
     assert.deepEqual(out.saturated, []);
     assert.equal(out.stages.length, 2);
     const realE2e = [400, 500];
     const errs = replay.map((s, i) => (s.sim.e2e_mean - realE2e[i]!) / realE2e[i]!);
     for (const [i, s] of out.stages.entries()) {
-      assert.ok(Math.abs(s.sim.e2e_mean - replay[i]!.sim.e2e_mean) < 1e-9, 'the CLI replays what the module does');
+      assert.ok(
+        Math.abs(s.sim.e2e_mean - replay[i]!.sim.e2e_mean) < 1e-9,
+        'the CLI replays what the module does',
+      );
       assert.ok(Math.abs(s.error.e2e_mean - errs[i]!) < 1e-9);
     }
     // The median of two absolute errors is their mean.
@@ -125,7 +158,10 @@ describe('fidelity: data and command', () => {
     const data = loadFidelityData(dir);
     // One sequence at a time: about 50 steps of 1–2 ms per request, so some tens of requests per
     // second at most: 2 then 4 arrivals/s are served, 50/s for 10 s are not.
-    const heavy = { ...data, workloads: { w: { ...data.workloads.w!, stages: [[50, 10] as [number, number]] } } };
+    const heavy = {
+      ...data,
+      workloads: { w: { ...data.workloads.w!, stages: [[50, 10] as [number, number]] } },
+    };
     const [r] = await replayExperiment(heavy, data.experiments[0]!);
     assert.equal(r!.saturated, true);
     const [ok] = await replayExperiment(data, data.experiments[0]!);
