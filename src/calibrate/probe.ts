@@ -171,8 +171,8 @@ async function engineFacts(run: Run): Promise<EngineFacts> {
 }
 
 /**
- * The fastest of ten GET /models round trips, ms: like the fastest time to first token it is taken
- * from (samples.ts), it is the one least delayed by a busy host.
+ * The fastest of ten GET /models round trips, ms: the one least delayed by a busy host, as is the
+ * fastest time to first token per length that it is subtracted from (samples.ts).
  */
 async function roundTrip(client: EngineClient): Promise<number> {
   let fastest = Number.POSITIVE_INFINITY;
