@@ -1,20 +1,24 @@
 #!/usr/bin/env node
 /**
  * @module cli/main
- * The `switchyard` command: `serve` runs the gateway, `engine` runs one emulated engine.
+ * The `switchyard` command: `serve` runs the gateway, `engine` runs one emulated engine, `sim`
+ * replays a trace, `fidelity` checks the engine model against real measurements, `calibrate` fits
+ * an engine profile to a live engine.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import { SwitchyardError } from '../core/errors.js';
 import type { SwitchyardConfig } from '../config/schema.js';
-import { ENGINE_PROFILES, getProfile } from '../engine-model/profiles.js';
+import { ProfileFileError, knownProfileNames, registerProfileFiles } from '../engine-model/profile-file.js';
+import { getProfile } from '../engine-model/profiles.js';
 import { EmulatedEngineServer } from '../emulator/server.js';
 import { Gateway } from '../gateway/server.js';
 import { createLogger } from '../obs/logger.js';
 import { TraceError } from '../traces/loaders.js';
 import { FidelityDataError } from '../fidelity/data.js';
 import { fidelity } from './fidelity.js';
+import { calibrate } from './calibrate.js';
 import { UsageError, sim } from './sim.js';
 
 const DEMO_CONFIG = fileURLToPath(new URL('../../../config/demo.yaml', import.meta.url));
@@ -27,6 +31,7 @@ Usage:
   switchyard engine --list-profiles                           list engine profiles
   switchyard sim --trace FILE --out DIR [...]                 replay a trace on a virtual clock
   switchyard fidelity --data DIR [--json FILE]                the engine model against real measurements
+  switchyard calibrate --url URL --model NAME --out FILE      fit an engine profile to a live engine
   switchyard COMMAND --help                                   help for a command
 `;
 
@@ -47,7 +52,7 @@ Options:
   -h, --help      this help
 `;
 
-const ENGINE_HELP = `Usage: switchyard engine --profile NAME [--port N] [--host ADDR] [--model NAME] [--cold-start | --cold-start-ms N]
+const ENGINE_HELP = `Usage: switchyard engine --profile NAME [--profile-file FILE] [--port N] [--host ADDR] [--model NAME] [--cold-start | --cold-start-ms N]
 
 Runs one emulated engine: the engine performance model on the wall clock behind a real HTTP server
 that speaks the OpenAI API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models) and
@@ -56,6 +61,8 @@ token counts and timing follow the profile.
 
 Options:
   --profile NAME     engine profile (see --list-profiles)
+  --profile-file F   load a profile file (e.g. from \`switchyard calibrate\`) that --profile can name;
+                     repeatable
   --port N           listen port (default 8000)
   --host ADDR        listen address (default 127.0.0.1)
   --model NAME       served model name (default: the profile's model id)
@@ -76,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'engine') return engine(rest);
   if (command === 'sim') return sim(rest);
   if (command === 'fidelity') return fidelity(rest);
+  if (command === 'calibrate') return calibrate(rest);
   process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
   return 2;
 }
@@ -147,6 +155,7 @@ async function engine(args: string[]): Promise<number> {
     args,
     options: {
       profile: { type: 'string' },
+      'profile-file': { type: 'string', multiple: true },
       port: { type: 'string', default: '8000' },
       host: { type: 'string', default: '127.0.0.1' },
       model: { type: 'string' },
@@ -161,8 +170,10 @@ async function engine(args: string[]): Promise<number> {
     process.stdout.write(ENGINE_HELP);
     return 0;
   }
+  registerProfileFiles(values['profile-file'] ?? [], 'cli', '--profile-file');
   if (values['list-profiles']) {
-    for (const p of Object.values(ENGINE_PROFILES)) process.stdout.write(`${p.name}\t${p.model}\t${p.gpu}\n`);
+    for (const p of knownProfileNames().map(getProfile))
+      process.stdout.write(`${p.name}\t${p.model}\t${p.gpu}\n`);
     return 0;
   }
   if (values.profile === undefined) {
@@ -207,6 +218,7 @@ main(process.argv.slice(2)).then(
       err instanceof UsageError ||
       err instanceof TraceError ||
       err instanceof FidelityDataError ||
+      err instanceof ProfileFileError ||
       err instanceof SwitchyardError;
     if (usage || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`switchyard: ${(err as Error).message}\n`);

@@ -20,6 +20,8 @@ const DEFAULT_SCHEDULING = schedulingSchema.parse({});
 const COMMON_OPTIONS = `Fleet (one of):
   --config FILE          a gateway config; its emulated endpoints become simulated replicas
   --profile NAME         engine profile of every replica (default qwen2.5-7b-h100)
+  --profile-file FILE    load an engine profile file (e.g. from \`switchyard calibrate\`), so that
+                         --profile, a --catalog or a --config can name its profile; repeatable
   --replicas N           replicas in the pool (default 4)
   --add-replicas N@S     with --profile: N more replicas start at S seconds and serve after the cold start
   --pooled N             with --profile: each replica is one with N× the compute and KV of the profile
@@ -107,6 +109,7 @@ export const OPTIONS = {
   'lengths-from': { type: 'string' },
   config: { type: 'string' },
   profile: { type: 'string' },
+  'profile-file': { type: 'string', multiple: true },
   replicas: { type: 'string' },
   'add-replicas': { type: 'string' },
   policy: { type: 'string' },

@@ -3,6 +3,7 @@
  * What every `switchyard sim` subcommand shares, from the parsed flags: the simulation's options
  * (fleet, routing, SLO, scheduling) and an opener of the trace.
  */
+import { registerProfileFiles } from '../engine-model/profile-file.js';
 import { routingSpec } from '../router/presets.js';
 import type { SimOptions } from '../sim/simulator.js';
 import { type RequestTraceFormat, firstLine, openRequestTrace } from '../traces/loaders.js';
@@ -79,6 +80,7 @@ async function traceSource(values: Values, tracePath: string): Promise<TraceSour
 
 /** The fleet, its routing policy, the SLO and the scheduling options. */
 function simOptions(values: Values): { base: SimOptions; policy: string } {
+  registerProfileFiles(values['profile-file'] ?? [], 'cli', '--profile-file');
   const {
     pools: fleetPools,
     configRouting,

@@ -4,9 +4,11 @@
  * A config that fails any phase is rejected whole; a reload keeps the previous version.
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { describeIssues } from '../core/path.js';
+import { registerProfileFiles } from '../engine-model/profile-file.js';
 import { type SchedulingConfig, type SwitchyardConfig, configSchema, mergeClassBounds } from './schema.js';
 
 /** A configuration that failed to load; `message` lists every problem with its key path. */
@@ -25,14 +27,18 @@ export function loadConfigFile(
   } catch (err) {
     throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
   }
-  return parseConfigText(text, env, path);
+  return parseConfigText(text, env, path, dirname(path));
 }
 
-/** Parses and validates YAML text (the source name only appears in messages). */
+/**
+ * Parses and validates YAML text (the source name only appears in messages); `profileFiles` are
+ * relative to `baseDir`.
+ */
 export function parseConfigText(
   text: string,
   env: NodeJS.ProcessEnv = process.env,
   source = 'config',
+  baseDir = process.cwd(),
 ): Readonly<SwitchyardConfig> {
   let raw: unknown;
   try {
@@ -40,15 +46,40 @@ export function parseConfigText(
   } catch (err) {
     throw new ConfigError(`${source}: invalid YAML: ${(err as Error).message}`);
   }
-  return validateConfig(substituteEnv(raw ?? {}, env, ''), source);
+  return validateConfig(substituteEnv(raw ?? {}, env, ''), source, baseDir);
 }
 
-/** Validates an already-parsed object. */
-export function validateConfig(raw: unknown, source = 'config'): Readonly<SwitchyardConfig> {
-  const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(`${source} is invalid:\n${formatIssues(result.error.issues)}`);
-  crossCheck(result.data, source);
-  return deepFreeze(result.data);
+/**
+ * Validates an already-parsed object. Its `profileFiles` are loaded and registered first, so that
+ * endpoints can name their profiles; a config that then fails puts the previous ones back.
+ */
+export function validateConfig(
+  raw: unknown,
+  source = 'config',
+  baseDir = process.cwd(),
+): Readonly<SwitchyardConfig> {
+  const restore = registerConfigProfiles(raw, source, baseDir);
+  try {
+    const result = configSchema.safeParse(raw);
+    if (!result.success) throw new ConfigError(`${source} is invalid:\n${formatIssues(result.error.issues)}`);
+    crossCheck(result.data, source);
+    return deepFreeze(result.data);
+  } catch (err) {
+    restore();
+    throw err;
+  }
+}
+
+/** Loads the config's `profileFiles` (a malformed list is left for the schema to report). */
+function registerConfigProfiles(raw: unknown, source: string, baseDir: string): () => void {
+  const files = (raw as { profileFiles?: unknown } | null)?.profileFiles;
+  const list = Array.isArray(files) && files.every((f) => typeof f === 'string') ? (files as string[]) : [];
+  try {
+    return registerProfileFiles(list, 'config', 'profileFiles', baseDir);
+  } catch (err) {
+    const lines = (err as Error).message.split('\n').map((l) => `  - ${l}`);
+    throw new ConfigError(`${source} is invalid:\n${lines.join('\n')}`);
+  }
 }
 
 function formatIssues(issues: readonly z.core.$ZodIssue[]): string {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { LIVE_POLICIES, POLICY_OPTIONS } from '../autoscaler/policies/index.js';
-import { ENGINE_PROFILES } from '../engine-model/profiles.js';
+import { knownProfileNames } from '../engine-model/profile-file.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 
 const positiveInt = z.number().int().positive();
@@ -52,9 +52,10 @@ const endpointBase = {
   labels: z.record(z.string().min(1), z.string()).default({}),
 };
 
-const profileName = z.string().refine((name) => name in ENGINE_PROFILES, {
+/** A shipped profile or one loaded from `profileFiles` (registered before the schema runs). */
+const profileName = z.string().refine((name) => knownProfileNames().includes(name), {
   error: (issue) =>
-    `unknown engine profile '${String(issue.input)}'; known: ${Object.keys(ENGINE_PROFILES).join(', ')}`,
+    `unknown engine profile '${String(issue.input)}'; known: ${knownProfileNames().join(', ')}`,
 });
 
 const httpEndpointSchema = z.strictObject({
@@ -498,6 +499,11 @@ export const configSchema = z.strictObject({
     .refine((p) => Object.keys(p).length > 0, 'at least one pool'),
   /** Model aliases that pick a pool per request by rules, with fallbacks and a cascade (docs/tiers.md). */
   tiers: z.record(z.string().min(1), tierSchema).default({}),
+  /**
+   * Engine profile files (YAML, e.g. written by `switchyard calibrate`), relative to the config
+   * file; endpoints and instance types may name their profiles beside the shipped ones.
+   */
+  profileFiles: z.array(z.string().min(1)).default([]),
 });
 
 export type SwitchyardConfig = z.infer<typeof configSchema>;

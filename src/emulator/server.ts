@@ -213,6 +213,9 @@ export class EmulatedEngineServer {
     ] as const;
     let text = '';
     for (const [type, name, value] of lines) text += `# TYPE ${name} ${type}\n${name}${l} ${value}\n`;
+    // vLLM's cache geometry, as labels of an info gauge (what `switchyard calibrate` reads).
+    const p = this.model.profile;
+    text += `# TYPE vllm:cache_config_info gauge\nvllm:cache_config_info{block_size="${p.blockSize}",enable_prefix_caching="True",num_gpu_blocks="${p.numKvBlocks}"} 1\n`;
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
     res.end(text);
   }

@@ -10,6 +10,7 @@
  * source.
  */
 import { SwitchyardError } from '../core/errors.js';
+import { loadedProfile, loadedProfileNames } from './profile-registry.js';
 import type { EngineProfile } from './types.js';
 
 const BLOCK = 16;
@@ -150,13 +151,13 @@ export const ENGINE_PROFILES: Readonly<Record<string, EngineProfile>> = Object.f
   Object.fromEntries(list.map((p) => [p.name, Object.freeze(p)])),
 );
 
-/** The profile called `name`; an error that lists the known ones otherwise. */
+/** The profile called `name`, shipped or loaded from a file; an error that lists the known ones otherwise. */
 export function getProfile(name: string): EngineProfile {
-  const p = ENGINE_PROFILES[name];
+  const p = ENGINE_PROFILES[name] ?? loadedProfile(name)?.profile;
   if (p === undefined) {
     throw new SwitchyardError(
       'SWY_ERR_INVALID_REQUEST',
-      `unknown engine profile '${name}'; known: ${Object.keys(ENGINE_PROFILES).join(', ')}`,
+      `unknown engine profile '${name}'; known: ${[...Object.keys(ENGINE_PROFILES), ...loadedProfileNames()].join(', ')}`,
     );
   }
   return p;

@@ -27,6 +27,7 @@ import { type PoolAutoscaler, type ScaleEvent, describePlacements } from '../aut
 import { createPolicy } from '../autoscaler/policies/index.js';
 import type { Actuator, Placement, ReplicaStatus } from '../autoscaler/types.js';
 import type { Clock } from '../core/clock.js';
+import { loadedProfile } from '../engine-model/profile-registry.js';
 import { type EndpointConfig, type ScalingConfig, endpointSchema } from '../config/schema.js';
 import type { Logger } from '../obs/logger.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
@@ -304,10 +305,13 @@ async function createActuator(
 
 /** An emulated engine of the type's profile serving the pool's name (`switchyard engine`). */
 function defaultCommand(cfg: ScalingConfig): string[] {
+  // A profile loaded from a file is unknown to the child until it reads the same file.
+  const files = new Set(cfg.catalog.flatMap((t) => loadedProfile(t.profile)?.source ?? []));
   return [
     process.execPath,
     CLI_MAIN,
     'engine',
+    ...[...files].flatMap((f) => ['--profile-file', f]),
     '--host',
     '{host}',
     '--port',

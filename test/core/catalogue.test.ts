@@ -36,6 +36,7 @@ const ALLOWED: Record<string, string[]> = {
   traces: ['core', 'scheduler'],
   scheduler: ['core'],
   autoscaler: ['core', 'engine-model'],
+  calibrate: ['core', 'engine-model'],
   tiers: ['core', 'config'],
   pool: [
     'core',
