@@ -77,6 +77,9 @@ const DONE = Buffer.from('[DONE]');
 const USAGE_OBJECT = Buffer.from('"usage":{');
 /** A delta with an empty text: the role-only chunk some servers send before the first token. */
 const EMPTY_CONTENT = Buffer.from('"content":""');
+/** An empty delta or text: the chunk that only carries the finish reason, after the last token. */
+const EMPTY_DELTA = Buffer.from('"delta":{}');
+const EMPTY_TEXT = Buffer.from('"text":""');
 const TOOL_CALLS = Buffer.from('"tool_calls"');
 const EMPTY = Buffer.alloc(0);
 
@@ -162,9 +165,13 @@ export class SseRelay {
     return !(usageOnly && this.stripUsageChunk);
   }
 
-  /** A non-usage event: content, unless it is a role-only delta with an empty text. */
+  /** A non-usage event: content, unless its delta has no text (a role-only or a finish-only chunk). */
   private content(event: Buffer, dataAt: number): void {
-    if (event.indexOf(EMPTY_CONTENT, dataAt) !== -1 && event.indexOf(TOOL_CALLS, dataAt) === -1) return;
+    const empty =
+      event.indexOf(EMPTY_CONTENT, dataAt) !== -1 ||
+      event.indexOf(EMPTY_DELTA, dataAt) !== -1 ||
+      event.indexOf(EMPTY_TEXT, dataAt) !== -1;
+    if (empty && event.indexOf(TOOL_CALLS, dataAt) === -1) return;
     this.sawContent = true;
     this.contentEvents++;
   }

@@ -101,7 +101,7 @@ describe('SseRelay', () => {
     }
   });
 
-  it('counts content events (tokens) but not a role-only chunk, a usage chunk or [DONE]', () => {
+  it('counts content events (tokens) but not a role-only or finish-only chunk, a usage chunk or [DONE]', () => {
     const r = new SseRelay(false);
     r.push(Buffer.from(ev({ choices: [{ delta: { role: 'assistant', content: '' } }] })));
     assert.equal(r.contentEvents, 0);
@@ -112,6 +112,9 @@ describe('SseRelay', () => {
       ),
     );
     r.push(Buffer.from(ev({ choices: [{ delta: { tool_calls: [{ index: 0 }], content: '' } }] })));
+    // The finish reason alone, after the last token (chat: an empty delta; completions: an empty text).
+    r.push(Buffer.from(ev({ choices: [{ delta: {}, finish_reason: 'length' }] })));
+    r.push(Buffer.from(ev({ choices: [{ text: '', finish_reason: 'length' }] })));
     r.push(Buffer.from(`${usageChunk}data: [DONE]\n\n`));
     assert.equal(r.contentEvents, 3);
     assert.ok(r.sawContent);
