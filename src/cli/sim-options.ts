@@ -50,6 +50,11 @@ Policy and measurement:
   --slo-ttft-ms X        TTFT SLO in ms (default: --slo-ttft-scale 5)
   --slo-ttft-scale K     a request meets the SLO when its TTFT ≤ K × its TTFT on an idle replica
   --slo-tpot-ms Y        also require time per output token ≤ Y ms
+  --correction on|off    the cost model's online correction from observed latencies (the
+                         predicted-ttft scorer's \`correction\`; default: the policy's own, off)
+  --mismatch X           each replica's engine differs from the profile the router believes: every
+                         step-time constant off by a seeded factor in [1 − X, 1 + X] (e.g. 0.3)
+  --mismatch-seed N      seed of those factors (default 1)
   --out DIR              where results are written (required)
   -h, --help             this help
 
@@ -126,6 +131,9 @@ export const OPTIONS = {
   'slo-ttft-ms': { type: 'string' },
   'slo-ttft-scale': { type: 'string' },
   'slo-tpot-ms': { type: 'string' },
+  correction: { type: 'string' },
+  mismatch: { type: 'string' },
+  'mismatch-seed': { type: 'string' },
   'slo-target': { type: 'string' },
   queue: { type: 'string' },
   'endpoint-concurrency': { type: 'string' },
@@ -162,6 +170,26 @@ export function numOpt(v: string | undefined, name: string): number | undefined 
   if (!Number.isFinite(n) || n < 0)
     throw new UsageError(`--${name} must be a non-negative number, got '${v}'`);
   return n;
+}
+
+/** `--mismatch` and `--mismatch-seed` as SimOptions. */
+export function mismatchOpt(values: Values): Pick<SimOptions, 'mismatch'> {
+  const scale = numOpt(values.mismatch, 'mismatch');
+  const seed = intOpt(values['mismatch-seed'], 'mismatch-seed');
+  if (scale === undefined) {
+    if (seed !== undefined) throw new UsageError('--mismatch-seed goes with --mismatch X');
+    return {};
+  }
+  if (scale >= 1) throw new UsageError(`--mismatch must be in [0, 1), got '${values.mismatch}'`);
+  return { mismatch: { scale, ...(seed !== undefined ? { seed } : {}) } };
+}
+
+/** `--correction on|off`; undefined when absent (the policy's own setting). */
+export function correctionOpt(values: Values): boolean | undefined {
+  const v = values.correction;
+  if (v === undefined) return undefined;
+  if (v !== 'on' && v !== 'off') throw new UsageError(`--correction must be on or off, got '${v}'`);
+  return v === 'on';
 }
 
 /** `--queue` and its bounds as SimOptions (nothing without `--queue`). */

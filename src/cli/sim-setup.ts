@@ -4,8 +4,9 @@
  * (fleet, routing, SLO, scheduling) and an opener of the trace.
  */
 import { registerProfileFiles } from '../engine-model/profile-file.js';
-import { routingSpec } from '../router/presets.js';
-import type { SimOptions } from '../sim/simulator.js';
+import { routingSpec, withModelCorrection } from '../router/presets.js';
+import type { RoutingProfileSpec } from '../router/router.js';
+import type { SimOptions, SimPoolSpec } from '../sim/simulator.js';
 import { type RequestTraceFormat, firstLine, openRequestTrace } from '../traces/loaders.js';
 import type { TraceInfo, TraceRecord } from '../traces/record.js';
 import { SERVEGEN_HEADER, servegenTrace } from '../traces/servegen.js';
@@ -14,7 +15,9 @@ import { fleet, profileFlags } from './sim-fleet.js';
 import {
   UsageError,
   type Values,
+  correctionOpt,
   intOpt,
+  mismatchOpt,
   numOpt,
   positiveIntOpt,
   schedulingOpt,
@@ -27,6 +30,8 @@ export interface Setup {
   readonly out: string;
   readonly base: SimOptions;
   readonly policy: string;
+  /** A routing profile as the flags shape it (`--correction`). */
+  shapeRouting(spec: RoutingProfileSpec): RoutingProfileSpec;
   /** Opens the trace afresh (each run streams it again), reshaped by the window and `rateScale`. */
   open(rateScale?: number): Promise<{ info: TraceInfo; records: AsyncIterable<TraceRecord> }>;
 }
@@ -41,7 +46,7 @@ interface TraceSource {
 
 export async function prepare(values: Values, tracePath: string, out: string): Promise<Setup> {
   const source = await traceSource(values, tracePath);
-  const { base, policy } = simOptions(values);
+  const { base, policy, shapeRouting } = simOptions(values);
   const batchShare = numOpt(values['batch-share'], 'batch-share');
   if (batchShare !== undefined && batchShare > 1)
     throw new UsageError(`--batch-share must be in [0, 1], got '${values['batch-share']}'`);
@@ -52,6 +57,7 @@ export async function prepare(values: Values, tracePath: string, out: string): P
     out,
     base,
     policy,
+    shapeRouting,
     open: traceOpener(values, source, base, { batchShare, scale, window }),
   };
 }
@@ -78,8 +84,12 @@ async function traceSource(values: Values, tracePath: string): Promise<TraceSour
   return { path: tracePath, perRequest: format === 'servegen' ? null : format, lengthsFrom, rateFactor };
 }
 
-/** The fleet, its routing policy, the SLO and the scheduling options. */
-function simOptions(values: Values): { base: SimOptions; policy: string } {
+/** The fleet, its routing policy, the SLO, the scheduling options and the engines' mismatch. */
+function simOptions(values: Values): {
+  base: SimOptions;
+  policy: string;
+  shapeRouting: Setup['shapeRouting'];
+} {
   registerProfileFiles(values['profile-file'] ?? [], 'cli', '--profile-file');
   const {
     pools: fleetPools,
@@ -98,15 +108,21 @@ function simOptions(values: Values): { base: SimOptions; policy: string } {
   const policy =
     values.policy ??
     (typeof configRouting === 'string' ? configRouting : configRouting ? 'config' : 'default');
+  const correction = correctionOpt(values);
+  const shapeRouting = (spec: RoutingProfileSpec): RoutingProfileSpec =>
+    correction === undefined ? spec : withModelCorrection(spec, correction);
   const routing =
     values.policy === undefined && configRouting !== undefined
       ? routingSpec(configRouting, configProfiles)
       : routingSpec(policy);
   // --policy applies to every pool, over the config's per-pool choices.
-  const pools = values.policy === undefined ? shaped.pools : shaped.pools.map(({ routing: _, ...p }) => p);
+  const pools: SimPoolSpec[] =
+    values.policy === undefined
+      ? shaped.pools.map((p) => (p.routing === undefined ? p : { ...p, routing: shapeRouting(p.routing) }))
+      : shaped.pools.map(({ routing: _, ...p }) => p);
   const base: SimOptions = {
     pools,
-    routing,
+    routing: shapeRouting(routing),
     seed: intOpt(values.seed, 'seed') ?? 1,
     scrapeIntervalMs: numOpt(values['scrape-ms'], 'scrape-ms') ?? 0,
     slo: {
@@ -116,8 +132,9 @@ function simOptions(values: Values): { base: SimOptions; policy: string } {
       ...(shaped.referenceProfile ? { referenceProfile: shaped.referenceProfile } : {}),
     },
     ...schedulingOpt(values),
+    ...mismatchOpt(values),
   };
-  return { base, policy };
+  return { base, policy, shapeRouting };
 }
 
 /** {@link Setup.open}: streams the trace afresh on each call, windowed, rescaled and batch-tagged. */

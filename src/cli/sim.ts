@@ -114,7 +114,7 @@ async function compare(setup: Setup): Promise<number> {
     const summary = await new Simulation({
       ...setup.base,
       pools: setup.base.pools.map(({ routing: _, ...p }) => p),
-      routing: routingSpec(policy),
+      routing: setup.shapeRouting(routingSpec(policy)),
     }).run((await setup.open()).records);
     rows.push({ policy, ...summary });
   }

@@ -40,3 +40,21 @@ export function stepTimeMs(p: EngineProfile, s: BatchShape): number {
 export function prefillPairs(n: number, c: number): number {
   return n * (c + n / 2);
 }
+
+/**
+ * {@link stepTimeMs} split by the constants it scales with: `out[0]` the compute-bound part (GEMM
+ * per token `b`, prefill attention `C_pf`), `out[1]` the rest (weights `W`, overheads, decode
+ * attention, TP collectives). `T_lin` is split by Euler's theorem for homogeneous functions: its
+ * share of `W` is `W·∂T_lin/∂W`. The parts sum to the step time; scaling the compute constants by
+ * `a` and the rest by `d` changes it by `(a − 1)·out[0] + (d − 1)·out[1]` to first order.
+ */
+export function stepTimeParts(p: EngineProfile, s: BatchShape, out: Float64Array): void {
+  const gemm = (p.gemmMsPer1kTokens * s.tokens) / 1000;
+  const w = p.weightsMs * Math.sqrt(p.weightsMs);
+  const g = gemm * Math.sqrt(gemm);
+  const linear = Math.cbrt((w + g) * (w + g));
+  const gemmShare = w + g > 0 ? (linear * g) / (w + g) : 0;
+  const compute = gemmShare + (p.prefillAttnMsPerMPairs * s.prefillPairs) / 1e6;
+  out[0] = compute;
+  out[1] = stepTimeMs(p, s) - compute;
+}

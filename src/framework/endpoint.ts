@@ -3,6 +3,7 @@
  * EndpointView: the immutable snapshot of one endpoint that routing policies read. Policies never
  * see sockets, pools or clocks; the live collector and the simulator both produce these views.
  */
+import { ENGINE_PROFILES } from '../engine-model/profiles.js';
 import type { EngineProfile } from '../engine-model/types.js';
 
 /** Circuit-breaker state of an endpoint. */
@@ -80,3 +81,11 @@ export const PLAIN_ENDPOINT: EndpointInfo = Object.freeze({
   weight: 1,
   labels: Object.freeze({}),
 });
+
+/** Assumed for endpoints without an engine profile (provider APIs): an 8B model on one H100. */
+const FALLBACK_PROFILE: EngineProfile = ENGINE_PROFILES['llama3.1-8b-h100']!;
+
+/** The profile cost-model policies predict an endpoint with: its own, else {@link FALLBACK_PROFILE}. */
+export function modelProfile(info: EndpointInfo): EngineProfile {
+  return info.profile ?? FALLBACK_PROFILE;
+}

@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod';
 import type { Rng } from '../core/rng.js';
+import type { EngineProfile } from '../engine-model/types.js';
 import type { EndpointView } from './endpoint.js';
 
 /** What routing may know about a request: the signals classification extracts before routing. */
@@ -75,6 +76,23 @@ export interface PoolKnowledge {
   cachedTokensTotal(index: number): number;
   /** Mean output tokens of recently finished requests in this pool (a decode-length estimate). */
   readonly meanOutputTokens: number;
+  /**
+   * The engine model's correction on the endpoint, learnt from observed latencies
+   * (router/model-correction.ts); absent: predictions are taken as they are.
+   */
+  correction?(index: number): ModelFactors;
+  /** `base`, the endpoint's profile, with its {@link correction} applied. */
+  correctedProfile?(index: number, base: EngineProfile): EngineProfile;
+  /** A cost-model scorer's predicted TTFT (ms) on the endpoint just picked, for decision records. */
+  notePrediction?(ttftMs: number): void;
+}
+
+/** How much slower (> 1) or faster than its profile an endpoint's engine runs (1 = as the profile says). */
+export interface ModelFactors {
+  /** Multiplies the compute-bound constants, GEMM per token and prefill attention: prefill time. */
+  readonly prefill: number;
+  /** Multiplies the others, weights streaming, overheads, decode attention, TP collectives: decode time. */
+  readonly decode: number;
 }
 
 /** Per-decision inputs shared by all plugins. */

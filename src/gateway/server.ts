@@ -21,6 +21,7 @@ import type { SwitchyardConfig } from '../config/schema.js';
 import { EmulatorFleet } from '../emulator/fleet.js';
 import { type Logger, createLogger } from '../obs/logger.js';
 import { GatewayMetrics } from '../obs/metrics.js';
+import { MODEL_PHASES } from '../router/model-correction.js';
 import { scalingPlan } from '../pool/plan.js';
 import { PoolScaler, type ScalerHost } from './autoscaling.js';
 import { Collector } from './collector.js';
@@ -471,9 +472,13 @@ export class Gateway {
       m.endpointCircuitOpen.set({ endpoint: e.name }, e.state.breaker.state() === 'open' ? 1 : 0);
     }
     m.queueLength.reset();
+    m.modelCorrection.reset();
     for (const p of this.runtime.pools) {
       for (const [c, n] of Object.entries(p.driver.waitingByClass()))
         m.queueLength.set({ model: p.name, class: c }, n);
+      for (const { endpoint, factors } of p.driver.corrections())
+        for (const phase of MODEL_PHASES)
+          m.modelCorrection.set({ model: p.name, endpoint, phase }, factors[phase]);
     }
     m.poolReplicas.reset();
     m.poolDesiredReplicas.reset();

@@ -49,6 +49,7 @@ export class GatewayMetrics {
   readonly endpointCircuitOpen: Gauge<'endpoint'>;
   readonly retries: Counter<'model'>;
   readonly routingDecisions: Counter<'model' | 'reason'>;
+  readonly modelCorrection: Gauge<'model' | 'endpoint' | 'phase'>;
   readonly tierDecisions: Counter<'alias' | 'pool' | 'rule'>;
   readonly tierPoolFailures: Counter<'alias' | 'pool'>;
   readonly cascadeEscalations: Counter<'alias' | 'check'>;
@@ -103,6 +104,7 @@ export class GatewayMetrics {
       endpointCircuitOpen: this.endpointCircuitOpen,
       retries: this.retries,
       routingDecisions: this.routingDecisions,
+      modelCorrection: this.modelCorrection,
     } = endpointMetrics(registers));
     ({
       tierDecisions: this.tierDecisions,
@@ -174,7 +176,12 @@ function endpointMetrics(
   registers: Registry[],
 ): Pick<
   GatewayMetrics,
-  'endpointInFlight' | 'endpointHealthy' | 'endpointCircuitOpen' | 'retries' | 'routingDecisions'
+  | 'endpointInFlight'
+  | 'endpointHealthy'
+  | 'endpointCircuitOpen'
+  | 'retries'
+  | 'routingDecisions'
+  | 'modelCorrection'
 > {
   return {
     endpointInFlight: new Gauge({
@@ -205,6 +212,12 @@ function endpointMetrics(
       name: 'switchyard_routing_decisions_total',
       help: 'Routing decisions by pool and reason (prefix-hit, least-load, sticky, overflow, …).',
       labelNames: ['model', 'reason'],
+      registers,
+    }),
+    modelCorrection: new Gauge({
+      name: 'switchyard_model_correction',
+      help: "Observed ÷ predicted step time of an endpoint's engine, by pool, endpoint and phase (prefill: compute-bound constants; decode: the rest), learnt from latencies; 1 = as its profile says. Applied when the predicted-ttft scorer's `correction` is on.",
+      labelNames: ['model', 'endpoint', 'phase'],
       registers,
     }),
   };

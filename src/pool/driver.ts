@@ -27,6 +27,7 @@ import { SwitchyardError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import type { EndpointState } from '../datalayer/endpoint-state.js';
 import type { EndpointView } from '../framework/endpoint.js';
+import type { ModelFactors } from '../framework/routing.js';
 import type { RoutingRegistry } from '../plugins/routing/register.js';
 import { PoolLedger } from '../router/ledger.js';
 import { Router, type RoutingProfileSpec } from '../router/router.js';
@@ -190,6 +191,14 @@ export class PoolDriver<E> {
     return out;
   }
 
+  /** The engine model's correction learnt of each current endpoint (the metrics' gauge). */
+  corrections(): { endpoint: string; factors: ModelFactors }[] {
+    return this.endpoints.map((e, i) => {
+      const f = this.ledger.correction(this.slots[i]!);
+      return { endpoint: e.state.id, factors: { prefill: f.prefill, decode: f.decode } };
+    });
+  }
+
   /** Whether any endpoint is healthy with its circuit not open (capacity aside). */
   usable(): boolean {
     return this.endpoints.some((e) => usableState(e.state));
@@ -291,9 +300,12 @@ export class PoolDriver<E> {
     if (a.state !== 'running') return;
     this.scheduler?.onServed(a.req.tenant, 0, count);
     a.charged += count;
-    if (!a.takeFirstToken()) return;
     const now = this.clock.now();
-    this.router?.firstToken(a.req.routing.id);
+    if (!a.takeFirstToken()) {
+      this.router?.tokens(a.req.routing.id, now);
+      return;
+    }
+    this.router?.firstToken(a.req.routing.id, now);
     this.scaling?.window.firstToken(now, now - a.arrivalMs);
     if (this.prefillGated && this.waiters.size > 0) this.pump();
   }
@@ -389,7 +401,7 @@ export class PoolDriver<E> {
     const eps = this.endpoints;
     const views = new Array<EndpointView>(eps.length);
     for (let i = 0; i < eps.length; i++) views[i] = eps[i]!.state.view(this.slots[i]!);
-    const chosen = router.route(a.req.routing, views, a.req.record);
+    const chosen = router.route(a.req.routing, views, a.req.record, this.clock.now());
     const e = this.bySlot[chosen.index]!;
     e.state.inFlight++;
     if (start) this.scheduler?.onServed(a.req.tenant, a.req.routing.promptTokensEstimate, 0);
@@ -398,6 +410,7 @@ export class PoolDriver<E> {
       reason: router.lastReason,
       candidates: router.lastCandidates,
       cached: router.lastCachedTokens,
+      predictedTtftMs: router.lastPredictedTtftMs,
     };
     a.state = 'running';
     this.onEvent?.({

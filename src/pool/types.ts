@@ -51,6 +51,8 @@ export interface RouteNote {
   readonly reason: string;
   readonly candidates: number;
   readonly cached: number;
+  /** The TTFT a cost-model policy predicted there, correction applied (NaN: no such policy). */
+  readonly predictedTtftMs: number;
 }
 
 /** How a started request left its endpoint. */
@@ -95,7 +97,7 @@ export class Admission<E> {
   }
 }
 
-export const NO_ROUTE: RouteNote = { reason: 'none', candidates: 0, cached: 0 };
+export const NO_ROUTE: RouteNote = { reason: 'none', candidates: 0, cached: 0, predictedTtftMs: Number.NaN };
 
 /** What the driver tells its host. */
 export interface DriverHost<E> {

@@ -7,13 +7,25 @@
  * ledger's endpoints, not its knowledge. Only an endpoint that is really gone loses its state, and
  * only when another endpoint takes its slot.
  *
+ * It also learns how far each endpoint's engine differs from the model the router predicts it by
+ * (router/model-correction.ts), from the times of each request's first and later tokens: the
+ * driver passes the clock's time with every event, so the gateway and the simulator learn alike.
+ *
  * Endpoints live in slots: the index plugins and views use. A slot keeps its endpoint id while the
  * endpoint exists, and after it leaves until another endpoint needs the slot and nothing routed
  * there is still outstanding, so an endpoint that comes back finds what it had.
  */
-import type { EndpointInfo } from '../framework/endpoint.js';
-import type { EndpointLoad, PoolKnowledge, RoutingOutcome, RoutingRequest } from '../framework/routing.js';
+import { type EndpointInfo, modelProfile } from '../framework/endpoint.js';
+import type {
+  EndpointLoad,
+  ModelFactors,
+  PoolKnowledge,
+  RoutingOutcome,
+  RoutingRequest,
+} from '../framework/routing.js';
 import { prefillPairs } from '../engine-model/step-time.js';
+import type { EngineProfile } from '../engine-model/types.js';
+import { type CleanSend, ModelCorrection } from './model-correction.js';
 import { PrefixIndex } from './prefix-index.js';
 
 /** What the ledger remembers about one routed request until it finishes. */
@@ -26,6 +38,19 @@ export interface Ticket {
   readonly kv: number;
   readonly decode: number;
   prefilling: boolean;
+  /** When it was sent (NaN: the host keeps no time, nothing is learnt from it). */
+  readonly sentMs: number;
+  /**
+   * Sent while nothing prefilled there, and alone there until its first token: what decoded beside
+   * it (its TTFT is evidence of the engine's speed); else null.
+   */
+  clean: CleanSend | null;
+  /** Its first and latest streamed tokens (NaN: none yet). */
+  firstTokenMs: number;
+  lastTokenMs: number;
+  /** The model's parts (compute, rest) of the steps that produced its tokens after the first. */
+  decodeCompute: number;
+  decodeRest: number;
 }
 
 interface MutableLoad {
@@ -53,6 +78,8 @@ export class PoolLedger implements PoolKnowledge {
   /** Slots whose endpoint is in the current set. */
   private current = new Set<number>();
   private kvTokens: number[] = [];
+  /** How far each endpoint's engine is from its profile, as observed. */
+  readonly corrections = new ModelCorrection();
   private loads: MutableLoad[] = [];
   private matched = new Float64Array(0);
   private prefix: PrefixIndex | null = null;
@@ -91,8 +118,10 @@ export class PoolLedger implements PoolKnowledge {
         this.ids[s] = e.id;
         this.slotOf.set(e.id, s);
         if (!added.includes(s)) this.prefix?.clear(s);
+        this.corrections.clear(s);
         slots[i] = s;
       }
+      this.corrections.setProfile(s, modelProfile(e.info));
       if (this.kvTokens[s] !== kv) {
         this.kvTokens[s] = kv;
         if (!added.includes(s) && this.prefix !== null)
@@ -134,6 +163,15 @@ export class PoolLedger implements PoolKnowledge {
     return this.matched[index]!;
   }
 
+  correction(index: number): ModelFactors {
+    return this.corrections.factors(index);
+  }
+
+  /** `base` (the endpoint's profile) with its correction applied. */
+  correctedProfile(index: number, base: EngineProfile): EngineProfile {
+    return this.corrections.profile(index, base);
+  }
+
   cachedTokensTotal(index: number): number {
     return this.prefix === null ? 0 : this.prefix.blocks(index) * this.prefixBlockTokens;
   }
@@ -173,24 +211,35 @@ export class PoolLedger implements PoolKnowledge {
     return true;
   }
 
-  /** Records `req` as sent to slot `index` (a retry's earlier ticket is finished first by the router). */
-  routed(req: RoutingRequest, index: number, indexed: boolean): Ticket {
+  /**
+   * Records `req` as sent to slot `index` at `nowMs` (a retry's earlier ticket is finished first by
+   * the router).
+   */
+  routed(req: RoutingRequest, index: number, indexed: boolean, nowMs = Number.NaN): Ticket {
     const cached = this.matched[index]!;
     const uncached = Math.max(0, req.promptTokensEstimate - cached);
     const decode = this.meanOutputTokens;
     const kv = req.promptTokensEstimate + decode;
+    const pairs = prefillPairs(uncached, cached);
+    const l = this.loads[index]!;
+    const clean = nowMs >= 0 ? this.corrections.sent(index, l, uncached, pairs, kv) : null;
     const t: Ticket = {
       req,
       index,
       uncached,
-      pairs: prefillPairs(uncached, cached),
+      pairs,
       predictedBlocks: this.prefixBlockTokens > 0 ? Math.floor(cached / this.prefixBlockTokens) : 0,
       kv,
       decode,
       prefilling: true,
+      sentMs: nowMs,
+      clean,
+      firstTokenMs: Number.NaN,
+      lastTokenMs: Number.NaN,
+      decodeCompute: 0,
+      decodeRest: 0,
     };
     this.tickets.set(req.id, t);
-    const l = this.loads[index]!;
     l.requests++;
     l.prefilling++;
     l.prefillTokens += uncached;
@@ -205,15 +254,37 @@ export class PoolLedger implements PoolKnowledge {
     return this.tickets.has(reqId);
   }
 
-  /** The request's first token arrived: its prefill no longer queues ahead of others. */
-  firstToken(reqId: string): void {
+  /**
+   * The request's first token arrived at `nowMs`: its prefill no longer queues ahead of others
+   * (NaN time: the first token is only implied, by a finish, and teaches the correction nothing).
+   */
+  firstToken(reqId: string, nowMs = Number.NaN): void {
     const t = this.tickets.get(reqId);
     if (t === undefined || !t.prefilling) return;
     t.prefilling = false;
+    t.firstTokenMs = nowMs;
+    t.lastTokenMs = nowMs;
+    // The step that produced it ended now: what was routed since must not count in it.
+    if (nowMs >= t.sentMs) this.corrections.stepEnded(t.index, this.loads[t.index]!, nowMs);
+    if (t.clean !== null && !this.corrections.alone(t.index, t.clean)) t.clean = null;
     const l = this.loads[t.index]!;
     l.prefilling--;
     l.prefillTokens -= t.uncached;
     l.prefillPairs -= t.pairs;
+  }
+
+  /**
+   * More tokens of a request past its first arrived at `nowMs`. Tokens that arrive together came
+   * out of one step (several per step with speculative decoding, or a chunk that carries none), so
+   * each new arrival time counts one step, whose time the model predicts from the endpoint's load.
+   */
+  tokens(reqId: string, nowMs: number): void {
+    const t = this.tickets.get(reqId);
+    if (t === undefined || t.prefilling || !(nowMs > t.lastTokenMs)) return;
+    const step = this.corrections.stepEnded(t.index, this.loads[t.index]!, nowMs);
+    t.decodeCompute += step[0]!;
+    t.decodeRest += step[1]!;
+    t.lastTokenMs = nowMs;
   }
 
   /** The request left its endpoint; returns its ticket (undefined if unknown) for the plugins. */
@@ -226,6 +297,7 @@ export class PoolLedger implements PoolKnowledge {
     l.requests--;
     l.kvTokens -= t.kv;
     l.decodeTokens -= t.decode;
+    if (outcome.ok) this.learn(t, outcome);
     if (outcome.ok && outcome.outputTokens !== null) {
       // Slow EWMA: a decode-length estimate for load, not a per-request prediction.
       this.meanOutputTokens += (outcome.outputTokens - this.meanOutputTokens) / 64;
@@ -238,6 +310,19 @@ export class PoolLedger implements PoolKnowledge {
       );
     }
     return t;
+  }
+
+  /** What a request that left its endpoint well says of the engine's speed there. */
+  private learn(t: Ticket, outcome: RoutingOutcome): void {
+    const c = this.corrections;
+    if (t.decodeCompute + t.decodeRest > 0)
+      c.observe(t.index, t.lastTokenMs - t.firstTokenMs, t.decodeCompute, t.decodeRest);
+    if (t.clean !== null && t.firstTokenMs >= t.sentMs) {
+      const prompt = t.req.promptTokensEstimate;
+      // The engine's own count of cache hits when it reports one, else the index's guess.
+      const cached = Math.min(prompt - 1, outcome.cachedTokens ?? prompt - t.uncached);
+      c.observeTtft(t.index, t.firstTokenMs - t.sentMs, Math.max(1, prompt - cached), cached, t.clean);
+    }
   }
 
   private newSlot(added: number[]): number {

@@ -104,3 +104,17 @@ export function routingSpec(
   }
   return spec;
 }
+
+/**
+ * `spec` with the cost model's online correction (predicted-ttft-scorer's `correction`) set to `on`
+ * in every scorer that has it; a profile without one is returned as it is.
+ */
+export function withModelCorrection(spec: RoutingProfileSpec, on: boolean): RoutingProfileSpec {
+  if (!spec.scorers.some((s) => s.type === 'predicted-ttft-scorer')) return spec;
+  return {
+    ...spec,
+    scorers: spec.scorers.map((s) =>
+      s.type === 'predicted-ttft-scorer' ? { ...s, params: { ...s.params, correction: on } } : s,
+    ),
+  };
+}

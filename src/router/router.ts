@@ -5,10 +5,12 @@
  */
 import { SwitchyardError } from '../core/errors.js';
 import { type Rng, SeededRng } from '../core/rng.js';
+import type { EngineProfile } from '../engine-model/types.js';
 import type { EndpointInfo, EndpointView } from '../framework/endpoint.js';
 import type {
   EndpointLoad,
   Filter,
+  ModelFactors,
   Picker,
   PoolKnowledge,
   RoutingContext,
@@ -64,6 +66,8 @@ export class Router implements PoolKnowledge {
   lastCachedTokens = 0;
   /** Candidates left after the filters in the last decision. */
   lastCandidates = 0;
+  /** The TTFT a cost-model scorer predicted on the endpoint of the last decision (NaN: none). */
+  lastPredictedTtftMs = Number.NaN;
 
   /**
    * Instantiates every plugin of `spec` from `registry`; unknown types throw naming the type.
@@ -120,6 +124,18 @@ export class Router implements PoolKnowledge {
     return this.ledger.cachedTokensTotal(index);
   }
 
+  correction(index: number): ModelFactors {
+    return this.ledger.correction(index);
+  }
+
+  correctedProfile(index: number, base: EngineProfile): EngineProfile {
+    return this.ledger.correctedProfile(index, base);
+  }
+
+  notePrediction(ttftMs: number): void {
+    this.lastPredictedTtftMs = ttftMs;
+  }
+
   /** The pool's prefix index (null until a request with prefix hashes arrives). */
   prefixIndex(): PrefixIndex | null {
     return this.ledger.prefixIndex();
@@ -129,11 +145,18 @@ export class Router implements PoolKnowledge {
    * Chooses one endpoint and records the request as routed there (until {@link finished}). Throws
    * SWY_ERR_NO_HEALTHY_ENDPOINT when the filters leave nothing because of health, and
    * SWY_ERR_OVERLOADED when the healthy endpoints are all at capacity. `record`, when given, is
-   * filled with the decision's explanation.
+   * filled with the decision's explanation. `nowMs`, the host clock's time, lets the ledger set the
+   * request's observed latencies against the prediction (NaN: nothing is learnt).
    */
-  route(req: RoutingRequest, views: readonly EndpointView[], record?: DecisionRecord): EndpointView {
+  route(
+    req: RoutingRequest,
+    views: readonly EndpointView[],
+    record?: DecisionRecord,
+    nowMs = Number.NaN,
+  ): EndpointView {
     const ctx = this.ctx;
     ctx.reason = '';
+    this.lastPredictedTtftMs = Number.NaN;
     const indexed = this.ledger.matchPrefix(req);
     let candidates = views;
     if (record !== undefined) {
@@ -182,13 +205,18 @@ export class Router implements PoolKnowledge {
       record.chosen = chosen.id;
       record.cachedTokens = this.lastCachedTokens;
     }
-    this.routed(req, chosen.index, indexed);
+    this.routed(req, chosen.index, indexed, nowMs);
     return chosen;
   }
 
-  /** The request's first token arrived: its prefill no longer queues ahead of others. */
-  firstToken(reqId: string): void {
-    this.ledger.firstToken(reqId);
+  /** The request's first token arrived (at `nowMs`): its prefill no longer queues ahead of others. */
+  firstToken(reqId: string, nowMs = Number.NaN): void {
+    this.ledger.firstToken(reqId, nowMs);
+  }
+
+  /** Tokens of the request after its first arrived at `nowMs`. */
+  tokens(reqId: string, nowMs: number): void {
+    this.ledger.tokens(reqId, nowMs);
   }
 
   /** The request left its endpoint; stateful plugins and the prefix index learn from the outcome. */
@@ -203,10 +231,10 @@ export class Router implements PoolKnowledge {
     return this.ledger.outstanding;
   }
 
-  private routed(req: RoutingRequest, index: number, indexed: boolean): void {
+  private routed(req: RoutingRequest, index: number, indexed: boolean, nowMs: number): void {
     // A retry of the same request id replaces its earlier ticket (the failed attempt finished first).
     if (this.ledger.has(req.id)) this.finished(req.id, { ok: false, cachedTokens: null, outputTokens: null });
-    this.ledger.routed(req, index, indexed);
+    this.ledger.routed(req, index, indexed, nowMs);
     for (const o of this.observers) o.onRouted?.(req, index, this.ctx);
   }
 }

@@ -13,11 +13,12 @@ import { VirtualClock } from '../core/virtual-clock.js';
 import { SeededRng } from '../core/rng.js';
 import { EndpointState } from '../datalayer/endpoint-state.js';
 import { EngineModel } from '../engine-model/engine-model.js';
-import type { EngineRequestResult } from '../engine-model/types.js';
+import type { EngineProfile, EngineRequestResult } from '../engine-model/types.js';
 import { builtinRoutingRegistry } from '../plugins/routing/register.js';
 import {
   type Admission,
   type DriverEndpoint,
+  NO_ROUTE,
   PoolDriver,
   type PoolRequest,
   type QueuePlan,
@@ -26,6 +27,7 @@ import { DEFAULT_BREAKER } from '../pool/plan.js';
 import type { PredictorFeatures } from '../scheduler/predictor.js';
 import { engineBlockHashes, routingBlockHashes } from '../traces/block-hashes.js';
 import type { TraceRecord } from '../traces/record.js';
+import { perturbProfile } from './mismatch.js';
 import { ScaledPool, type SimEndpoint, ScalingStats, slotSpecs } from './scaled-pool.js';
 import { type Judged, SimStats, tpotOf } from './stats.js';
 import { summarize } from './summary.js';
@@ -63,8 +65,6 @@ export interface SimPool {
 interface SimRequest extends PoolRequest, Judged {
   readonly simPool: SimPool;
 }
-
-const NO_ROUTE = { reason: 'none', candidates: 0, cached: 0 } as const;
 
 /** One simulation run (use once). */
 export class Simulation {
@@ -144,7 +144,7 @@ export class Simulation {
       slot: this.nextSlot++,
       spec: e,
       state,
-      engine: new EngineModel(e.profile, this.clock, {
+      engine: new EngineModel(this.engineProfile(e), this.clock, {
         maxWaiting: this.options.maxWaitingPerEngine ?? 4096,
         ...(e.startAtMs !== undefined ? { coldStart: true, startMs: e.startAtMs } : {}),
       }),
@@ -188,8 +188,15 @@ export class Simulation {
     );
   }
 
+  /** The engine a replica runs: its profile, or one the router does not know (its own, or drawn by `mismatch`). */
+  private engineProfile(spec: SimEndpointSpec): EngineProfile {
+    if (spec.engine !== undefined) return spec.engine;
+    const m = this.options.mismatch;
+    return m === undefined ? spec.profile : perturbProfile(spec.profile, spec.name, m);
+  }
+
   private engineFor(spec: SimEndpointSpec, cold: boolean): EngineModel {
-    return new EngineModel(spec.profile, this.clock, {
+    return new EngineModel(this.engineProfile(spec), this.clock, {
       maxWaiting: this.options.maxWaitingPerEngine ?? 4096,
       ...(cold ? { coldStart: true, startMs: this.clock.now() } : {}),
     });

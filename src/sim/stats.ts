@@ -278,7 +278,12 @@ export class SimStats {
 }
 
 function routeFields(route: RouteNote) {
-  return { route: route.reason, route_candidates: route.candidates, predicted_cached_tokens: route.cached };
+  return {
+    route: route.reason,
+    route_candidates: route.candidates,
+    predicted_cached_tokens: route.cached,
+    predicted_ttft_ms: route.predictedTtftMs,
+  };
 }
 
 /** Time per output token after the first (NaN for a single token). */

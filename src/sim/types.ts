@@ -13,12 +13,19 @@ import type { SchedulerOptions } from '../scheduler/pool-scheduler.js';
 import type { PredictorOptions } from '../scheduler/predictor.js';
 import type { DropReason, PriorityClass } from '../scheduler/types.js';
 import type { Percentiles } from './log-histogram.js';
+import type { MismatchSpec } from './mismatch.js';
 import type { TimelinePoint } from './timeline.js';
 
 /** One simulated replica. */
 export interface SimEndpointSpec {
   readonly name: string;
+  /** The profile the router believes (its views carry it) and the SLO is judged by. */
   readonly profile: EngineProfile;
+  /**
+   * The engine the replica really runs, when it is not `profile` (a model that is wrong about it);
+   * {@link SimOptions.mismatch} draws one for every replica that has none.
+   */
+  readonly engine?: EngineProfile;
   /** The gateway's per-endpoint concurrency limit, as in the live config. */
   readonly maxConcurrency: number;
   /**
@@ -102,6 +109,11 @@ export interface SimOptions {
    * `maxConcurrency` so that requests wait in the gateway rather than in the engines.
    */
   readonly scheduling?: SimSchedulingOptions;
+  /**
+   * Engines that differ from their profiles (sim/mismatch.ts): every step-time constant of each
+   * replica's engine off by up to ±`scale`, seeded; the router's views keep the nominal profile.
+   */
+  readonly mismatch?: MismatchSpec;
 }
 
 /** The gateway's scheduling options (as in its config), plus what only a simulation can choose. */
@@ -160,6 +172,12 @@ export interface RequestRecord {
   readonly route: string;
   readonly route_candidates: number;
   readonly predicted_cached_tokens: number;
+  /**
+   * The TTFT (ms, from the moment it was sent) the routing policy's cost model predicted on the
+   * chosen endpoint, its correction applied; NaN (null in JSON) for policies without one. Compare
+   * with `ttft_ms − gateway_queue_ms`.
+   */
+  readonly predicted_ttft_ms: number;
 }
 
 export type RejectReason =

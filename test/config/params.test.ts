@@ -131,6 +131,13 @@ describe('routing plugin params', () => {
     );
     rejects(
       profile(
+        `{ scorers: [{ type: predicted-ttft-scorer, params: { correction: yes } }], picker: max-score-picker }`,
+      ),
+      `${at}.scorers[0].params.correction`,
+      /must be true or false/,
+    );
+    rejects(
+      profile(
         `{ filters: [{ type: label-filter, params: { labels: { tier: [] } } }], picker: random-picker }`,
       ),
       `${at}.filters[0].params.labels.tier`,

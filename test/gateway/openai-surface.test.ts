@@ -157,6 +157,37 @@ describe('OpenAI surface over emulated engines', () => {
   });
 });
 
+describe('the engine model correction in the metrics', () => {
+  it('exports a factor per pool, endpoint and phase, learnt from streamed requests', async () => {
+    const t = await startGateway({
+      pools: { m: emulatedPool('m', ['e-0', 'e-1']) },
+    });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const stream = await t.client.chat.completions.create({
+          model: 'm',
+          messages: [{ role: 'user', content: `Request ${i}: ${'words '.repeat(200)}` }],
+          max_tokens: 8,
+          stream: true,
+        });
+        for await (const _ of stream);
+      }
+      const text = await metricsText(t.origin);
+      for (const endpoint of ['e-0', 'e-1']) {
+        for (const phase of ['prefill', 'decode']) {
+          const series = `switchyard_model_correction{model="m",endpoint="${endpoint}",phase="${phase}"}`;
+          const m = new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
+          assert.ok(m !== null, `${series} missing`);
+          const f = Number(m[1]);
+          assert.ok(f >= 0.5 && f <= 2, `${series} = ${f}`);
+        }
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 async function metricsText(origin: string): Promise<string> {
   return (await fetch(`${origin}/metrics`)).text();
 }

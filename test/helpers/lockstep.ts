@@ -59,6 +59,8 @@ export function recordOf(a: LiveArrival, profile: string): TraceRecord {
 export async function runLive(
   raw: Record<string, unknown>,
   arrivals: readonly LiveArrival[],
+  /** Reads the gateway's state once every request has ended, before it shuts down. */
+  inspect?: (gw: Gateway) => void,
 ): Promise<PoolEvent[]> {
   const clock = new VirtualClock();
   const config = validateConfig({ ...raw, server: { port: 0, host: '127.0.0.1' } }) as SwitchyardConfig;
@@ -154,6 +156,7 @@ export async function runLive(
     }
     while (seen.ended < sent && clock.step()) await settle();
     await Promise.all(running);
+    inspect?.(gw);
     return events;
   } finally {
     await gw.shutdown(0);

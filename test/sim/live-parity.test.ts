@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import { SeededRng } from '../../src/core/rng.js';
-import type { DriverEvent } from '../../src/pool/driver.js';
-import { ROUTING_PRESETS } from '../../src/router/presets.js';
+import type { DriverEvent, PoolDriver } from '../../src/pool/driver.js';
+import { ROUTING_PRESETS, withModelCorrection } from '../../src/router/presets.js';
 import { simFleetFromConfig } from '../../src/sim/from-config.js';
 import { Simulation } from '../../src/sim/simulator.js';
 import { type LiveArrival, type PoolEvent, recordOf, runLive } from '../helpers/lockstep.js';
@@ -91,7 +91,11 @@ function workload(n: number, seed: number): LiveArrival[] {
   return out;
 }
 
-async function runSim(raw: Record<string, unknown>, arrivals: readonly LiveArrival[]): Promise<PoolEvent[]> {
+async function runSim(
+  raw: Record<string, unknown>,
+  arrivals: readonly LiveArrival[],
+  inspect?: (sim: Simulation) => void,
+): Promise<PoolEvent[]> {
   const cfg = validateConfig({ ...raw, server: { port: 0 } });
   const fleet = simFleetFromConfig(cfg, { queues: true });
   const sim = new Simulation({
@@ -104,7 +108,16 @@ async function runSim(raw: Record<string, unknown>, arrivals: readonly LiveArriv
   const events: PoolEvent[] = [];
   for (const p of sim.pools) p.driver.onEvent = (e: DriverEvent) => events.push({ ...e, pool: p.name });
   await sim.run(arrivals.map((a) => recordOf(a, PROFILE)));
+  inspect?.(sim);
   return events;
+}
+
+/** What the pool `small` learnt of its engines (router/model-correction.ts), by endpoint name. */
+function corrections(pools: readonly { name: string; driver: PoolDriver<unknown> }[]): string {
+  const small = pools.find((p) => p.name === 'small')!;
+  return JSON.stringify(
+    small.driver.corrections().map((c) => [c.endpoint, c.factors.prefill, c.factors.decode]),
+  );
 }
 
 /** Replica names differ between hosts (process ids vs slots): name them by first use, per pool. */
@@ -141,6 +154,32 @@ describe("the simulator runs the gateway's own decisions", () => {
     assert.ok(kinds('scale') >= 2, 'the large pool scales from zero and up');
     assert.ok(live.some((e) => e.kind === 'start' && e.reason !== 'only-candidate'));
     assert.deepEqual(canonical(live), canonical(sim));
+  });
+
+  it('default policy with the model correction on: same decisions, and the same factors learnt', async () => {
+    // The correction is learnt from token times: both hosts must report them at the same instants.
+    const raw = {
+      ...config('corrected'),
+      router: {
+        profile: 'corrected',
+        seed: 7,
+        profiles: { corrected: withModelCorrection(ROUTING_PRESETS.default!, true) },
+      },
+    };
+    let liveFactors = '';
+    let simFactors = '';
+    const live = await runLive(raw, arrivals, (gw) => {
+      liveFactors = corrections(gw.current.pools);
+    });
+    const sim = await runSim(raw, arrivals, (s) => {
+      simFactors = corrections(s.pools);
+    });
+    assert.deepEqual(canonical(live), canonical(sim));
+    assert.equal(liveFactors, simFactors);
+    // It learnt something (the emulated engines run the profile, so not far from 1).
+    const factors = (JSON.parse(simFactors) as [string, number, number][]).flatMap(([, p, d]) => [p, d]);
+    assert.ok(factors.some((f) => f !== 1));
+    for (const f of factors) assert.ok(f > 0.7 && f < 1.3, `factor ${f}`);
   });
 
   for (const policy of Object.keys(ROUTING_PRESETS).filter((p) => p !== 'default')) {

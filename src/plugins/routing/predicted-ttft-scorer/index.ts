@@ -20,11 +20,14 @@
  * Near-ties (within `nearFraction` of the best plus `nearMs`, holding as much of the prompt) go to
  * the candidate the prompt's prefix key hashes to on a ring, so one family of prompts gathers on one
  * replica while the prediction cannot tell the replicas apart (see `home`).
+ *
+ * With `correction` on, each endpoint is predicted with its profile as corrected by what the pool's
+ * ledger has observed of it (router/model-correction.ts): compute-bound constants × its prefill
+ * factor, the others × its decode factor. The ledger learns the factors either way.
  */
 import { z } from 'zod';
-import type { EndpointView } from '../../../framework/endpoint.js';
+import { type EndpointView, modelProfile } from '../../../framework/endpoint.js';
 import type { RoutingContext, RoutingRequest, Scorer } from '../../../framework/routing.js';
-import { ENGINE_PROFILES } from '../../../engine-model/profiles.js';
 import { prefillPairs, stepTimeMs } from '../../../engine-model/step-time.js';
 import type { EngineProfile } from '../../../engine-model/types.js';
 import { EndpointRings, prefixKey, stringKey } from '../hash-ring.js';
@@ -42,18 +45,21 @@ export const PREDICTED_TTFT_PARAMS = z.strictObject({
   nearMs: numberIn(0).default(2),
   /** Prompt tokens whose prefix blocks form the key that picks a family's home replica. */
   keyTokens: numberIn(1).default(1024),
+  /** Predict each endpoint with its profile as corrected by its observed latencies. */
+  correction: z.boolean({ error: 'must be true or false' }).default(false),
 });
 
 export type PredictedTtftParams = Readonly<z.output<typeof PREDICTED_TTFT_PARAMS>>;
 
 export const PREDICTED_TTFT_DEFAULTS: PredictedTtftParams = Object.freeze(PREDICTED_TTFT_PARAMS.parse({}));
 
-/** Assumed for endpoints without an engine profile (provider APIs): an 8B model on one H100. */
-const FALLBACK_PROFILE: EngineProfile = ENGINE_PROFILES['llama3.1-8b-h100']!;
-
 export class PredictedTtftScorer implements Scorer {
   readonly type = PREDICTED_TTFT_SCORER;
+  /** Per candidate of the last decision: its score's prediction (harm to others included), and its own TTFT. */
   private predicted = new Float64Array(64);
+  private own = new Float64Array(64);
+  private lastCandidates: readonly EndpointView[] = [];
+  private readonly parts = new Float64Array(2);
 
   private readonly rings = new EndpointRings(100, [0x7e3a91c5]);
 
@@ -97,12 +103,20 @@ export class PredictedTtftScorer implements Scorer {
     ctx: RoutingContext,
   ): void {
     const n = candidates.length;
-    if (this.predicted.length < n) this.predicted = new Float64Array(n);
+    if (this.predicted.length < n) {
+      this.predicted = new Float64Array(n);
+      this.own = new Float64Array(n);
+    }
     const pred = this.predicted;
+    const parts = this.parts;
+    this.lastCandidates = candidates;
     let best = 0;
     let mostCached = 0;
     for (let i = 0; i < n; i++) {
-      pred[i] = predictTtftMs(req, candidates[i]!, ctx);
+      const v = candidates[i]!;
+      ttftParts(req, v, ctx, this.p.correction ? profileOf(v, ctx) : modelProfile(v.info), parts);
+      this.own[i] = parts[0]!;
+      pred[i] = parts[1]!;
       if (pred[i]! < pred[best]!) best = i;
       const cached = ctx.pool.cachedPrefixTokens(candidates[i]!.index);
       if (cached > mostCached) mostCached = cached;
@@ -120,11 +134,51 @@ export class PredictedTtftScorer implements Scorer {
     ctx.reason =
       mostCached === 0 ? 'least-ttft' : bestCached === mostCached ? 'cache-affinity' : 'load-over-cache';
   }
+
+  /** Tells the decision record what was predicted on the endpoint picked, whoever picked it. */
+  onRouted(_req: RoutingRequest, index: number, ctx: RoutingContext): void {
+    const c = this.lastCandidates;
+    for (let i = 0; i < c.length; i++) {
+      if (c[i]!.index !== index) continue;
+      ctx.pool.notePrediction?.(this.own[i]!);
+      return;
+    }
+  }
 }
 
-/** The predicted TTFT (ms) of `req` on endpoint `v`; see the module comment for the model. */
-export function predictTtftMs(req: RoutingRequest, v: EndpointView, ctx: RoutingContext): number {
-  const p = v.info.profile ?? FALLBACK_PROFILE;
+/** The profile `v` is predicted with: its own (or the fallback), corrected by the pool's ledger. */
+function profileOf(v: EndpointView, ctx: RoutingContext): EngineProfile {
+  const base = modelProfile(v.info);
+  return ctx.pool.correctedProfile?.(v.index, base) ?? base;
+}
+
+const SCRATCH = new Float64Array(2);
+
+/**
+ * The predicted TTFT (ms) of `req` on endpoint `v`, harm to others included, with profile `p`
+ * (default: the endpoint's, corrected); see the module comment for the model.
+ */
+export function predictTtftMs(
+  req: RoutingRequest,
+  v: EndpointView,
+  ctx: RoutingContext,
+  p: EngineProfile = profileOf(v, ctx),
+): number {
+  ttftParts(req, v, ctx, p, SCRATCH);
+  return SCRATCH[1]!;
+}
+
+/**
+ * The model itself: `out[0]` = the request's own TTFT on `v` with profile `p`, `out[1]` = that plus
+ * the delay it adds to the last prefill queued there (what the score compares).
+ */
+function ttftParts(
+  req: RoutingRequest,
+  v: EndpointView,
+  ctx: RoutingContext,
+  p: EngineProfile,
+  out: Float64Array,
+): void {
   const load = ctx.pool.load(v.index);
   const cached = Math.min(ctx.pool.cachedPrefixTokens(v.index), req.promptTokensEstimate - 1);
   const u = Math.max(1, req.promptTokensEstimate - Math.max(0, cached));
@@ -147,11 +201,12 @@ export function predictTtftMs(req: RoutingRequest, v: EndpointView, ctx: Routing
   // prompt's first chunk rides in the step that completes the last queued prefill there, and delays
   // that request's first token by the chunk's GEMM time. Greedy TTFT alone would not see it: when
   // two prompts arrive together, it would often stack them on one endpoint for the same own TTFT.
+  let total = ttft;
   if (load.prefilling > 0) {
     // A queue that is an exact multiple of the budget fills its last step: nothing rides along.
     const r = load.prefillTokens % budget;
     const left = r === 0 && load.prefillTokens > 0 ? 0 : budget - r;
-    ttft += (Math.min(u, left) * p.gemmMsPer1kTokens) / 1000;
+    total += (Math.min(u, left) * p.gemmMsPer1kTokens) / 1000;
   }
   // Batch full: a slot frees every (mean output × decode step) / max_num_seqs on average.
   const overSlots = inEngine + 1 - p.maxNumSeqs;
@@ -166,10 +221,15 @@ export function predictTtftMs(req: RoutingRequest, v: EndpointView, ctx: Routing
       decodeContext,
     });
     const drainMs = ctx.pool.meanOutputTokens * decodeStep;
-    if (overSlots > 0) ttft += (overSlots * drainMs) / p.maxNumSeqs;
-    if (kvOver > 0) ttft += (kvOver / kvCapacity) * drainMs;
+    const slotWait = overSlots > 0 ? (overSlots * drainMs) / p.maxNumSeqs : 0;
+    const kvWait = kvOver > 0 ? (kvOver / kvCapacity) * drainMs : 0;
+    ttft += slotWait + kvWait;
+    // Added one by one, as the total always was (the same float, so the same decisions as before).
+    if (overSlots > 0) total += slotWait;
+    if (kvOver > 0) total += kvWait;
   }
-  return ttft;
+  out[0] = ttft;
+  out[1] = total;
 }
 
 export const createPredictedTtftScorer = pluginFactory(
