@@ -222,7 +222,7 @@ export class PoolLedger implements PoolKnowledge {
     const kv = req.promptTokensEstimate + decode;
     const pairs = prefillPairs(uncached, cached);
     const l = this.loads[index]!;
-    const clean = nowMs >= 0 ? this.corrections.sent(index, l, uncached, pairs, kv) : null;
+    const clean = nowMs >= 0 ? this.corrections.sent(index, nowMs, l, uncached, pairs, kv) : null;
     const t: Ticket = {
       req,
       index,

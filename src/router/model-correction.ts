@@ -119,7 +119,7 @@ export function isolatedTtftParts(
   const budget = Math.max(1, p.maxNumBatchedTokens - decoding);
   const context = s.contextPerRequest * decoding;
   let compute = 0;
-  let rest = p.requestOverheadMs ?? 0;
+  let rest = 0;
   if (decoding > 0) {
     stepTimeParts(p, { requests: decoding, tokens: decoding, prefillPairs: 0, decodeContext: context }, out);
     compute += out[0]! / 2;
@@ -165,11 +165,15 @@ class SlotFit implements ModelFactors {
   readonly step = new Float64Array(2);
   /** Requests sent there, all time. */
   sends = 0;
-  /** Routed there since that instant: not in the step running (they join the next one). */
-  sinceRequests = 0;
-  sincePrefillTokens = 0;
-  sincePrefillPairs = 0;
-  sinceKvTokens = 0;
+  /** Sent recently: maybe not in the engine when the running step began (see `stepEnded`). */
+  recent: RecentSend[] = [];
+}
+
+interface RecentSend {
+  readonly atMs: number;
+  readonly prefillTokens: number;
+  readonly prefillPairs: number;
+  readonly kvTokens: number;
 }
 
 /** The correction of a pool's endpoints, by ledger slot. */
@@ -236,13 +240,17 @@ export class ModelCorrection {
    * Returns what a clean TTFT observation needs — the decoding requests it will run beside — when
    * nothing was prefilling there, else null.
    */
-  sent(slot: number, load: EndpointLoad, uncached: number, pairs: number, kv: number): CleanSend | null {
+  sent(
+    slot: number,
+    nowMs: number,
+    load: EndpointLoad,
+    uncached: number,
+    pairs: number,
+    kv: number,
+  ): CleanSend | null {
     const f = this.at(slot);
     f.sends++;
-    f.sinceRequests++;
-    f.sincePrefillTokens += uncached;
-    f.sincePrefillPairs += pairs;
-    f.sinceKvTokens += kv;
+    f.recent.push({ atMs: nowMs, prefillTokens: uncached, prefillPairs: pairs, kvTokens: kv });
     if (load.prefilling > 0) return null;
     return {
       sends: f.sends,
@@ -255,29 +263,41 @@ export class ModelCorrection {
 
   /**
    * The parts of the step of `slot` that ended at `nowMs` (a token event's time), from `load` as it
-   * stood when the step started: now, less what was routed since the previous step ended. Computed
-   * at the first token event of each instant, the same for every request that step served.
+   * stood when the step started (the previous token event's time): now, less the requests that had
+   * not reached the engine's queue by then — sent after it, less the profile's per-request overhead
+   * (the API server's share, before the queue). Computed at the first token event of each instant,
+   * the same for every request that step served.
    */
   stepEnded(slot: number, load: EndpointLoad, nowMs: number): Float64Array {
     const f = this.at(slot);
     if (f.stepAtMs === nowMs) return f.step;
-    const requests = Math.max(0, load.requests - f.sinceRequests);
+    const overhead = f.profile.requestOverheadMs ?? 0;
+    const cutoff = (Number.isNaN(f.stepAtMs) ? nowMs : f.stepAtMs) - overhead;
+    let requests = load.requests;
+    let tokens = load.prefillTokens;
+    let pairs = load.prefillPairs;
+    let kv = load.kvTokens;
+    for (const r of f.recent) {
+      if (r.atMs < cutoff) continue;
+      requests--;
+      tokens -= r.prefillTokens;
+      pairs -= r.prefillPairs;
+      kv -= r.kvTokens;
+    }
     loadedStepParts(
       f.profile,
       {
-        // Requests routed since are all still prefilling: the decoding count is exact.
+        // Requests not yet in the engine are all still prefilling: the decoding count is exact.
         decoding: Math.max(0, load.requests - load.prefilling),
-        prefillTokens: Math.max(0, load.prefillTokens - f.sincePrefillTokens),
-        prefillPairs: Math.max(0, load.prefillPairs - f.sincePrefillPairs),
-        contextPerRequest: requests > 0 ? Math.max(0, load.kvTokens - f.sinceKvTokens) / requests : 0,
+        prefillTokens: Math.max(0, tokens),
+        prefillPairs: Math.max(0, pairs),
+        contextPerRequest: requests > 0 ? Math.max(0, kv) / requests : 0,
       },
       f.step,
     );
     f.stepAtMs = nowMs;
-    f.sinceRequests = 0;
-    f.sincePrefillTokens = 0;
-    f.sincePrefillPairs = 0;
-    f.sinceKvTokens = 0;
+    // What was sent before the next step's start less the overhead is in the engine for good.
+    if (f.recent.length > 0) f.recent = f.recent.filter((r) => r.atMs >= nowMs - overhead);
     return f.step;
   }
 
@@ -291,12 +311,15 @@ export class ModelCorrection {
 
   /**
    * A clean request's first token came `ttftMs` after it was sent: learns from it against its own
-   * prefill (`uncached` tokens after `cached`) beside what `clean` says was decoding there.
+   * prefill (`uncached` tokens after `cached`) beside what `clean` says was decoding there. The
+   * profile's per-request overhead (the API server's, outside the steps) is taken off first: the
+   * correction is of the step times.
    */
   observeTtft(slot: number, ttftMs: number, uncached: number, cached: number, clean: StepLoad): void {
     const out = SCRATCH;
-    isolatedTtftParts(this.at(slot).profile, uncached, cached, clean, out);
-    this.observe(slot, ttftMs, out[0]!, out[1]!);
+    const p = this.at(slot).profile;
+    isolatedTtftParts(p, uncached, cached, clean, out);
+    this.observe(slot, Math.max(0, ttftMs - (p.requestOverheadMs ?? 0)), out[0]!, out[1]!);
   }
 
   private at(slot: number): SlotFit {

@@ -91,7 +91,7 @@ describe('model correction: a replica 1.5× slower than its profile, on a virtua
     const records: RequestRecord[] = [];
     const trace = syntheticTrace({
       requests: 600,
-      ratePerS: 3,
+      ratePerS: 2,
       inputTokens: { median: 1500, sigma: 0.8, max: 8000 },
       outputTokens: { median: 48, sigma: 0.5, max: 200 },
       seed: 9,

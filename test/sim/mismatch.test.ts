@@ -78,12 +78,12 @@ describe('mismatched engines', () => {
   });
 
   it('the correction shrinks the error of predicted against observed TTFT', async () => {
-    const errors: number[] = [];
-    for (const on of [false, true]) {
+    /** Median relative error of the recorded prediction over the second half of a run. */
+    async function medianError(seed: number, on: boolean): Promise<number> {
       const records: RequestRecord[] = [];
       const opts = options(QWEN, {
         routing: withModelCorrection(routingSpec('default'), on),
-        mismatch: { scale: 0.3, seed: 1 },
+        mismatch: { scale: 0.3, seed },
       });
       const trace = syntheticTrace({
         requests: 800,
@@ -101,9 +101,14 @@ describe('mismatched engines', () => {
           return Math.abs(r.predicted_ttft_ms - observed) / observed;
         })
         .sort((a, b) => a - b);
-      errors.push(rel[rel.length >> 1]!);
+      return rel[rel.length >> 1]!;
     }
-    const [off, on] = errors as [number, number];
-    assert.ok(on < 0.7 * off, `median relative error ${on} with the correction, ${off} without`);
+    for (const seed of [1, 2]) {
+      const [off, on] = [await medianError(seed, false), await medianError(seed, true)];
+      assert.ok(
+        on < 0.75 * off,
+        `seed ${seed}: median relative error ${on} with the correction, ${off} without`,
+      );
+    }
   });
 });

@@ -135,12 +135,16 @@ export class PredictedTtftScorer implements Scorer {
       mostCached === 0 ? 'least-ttft' : bestCached === mostCached ? 'cache-affinity' : 'load-over-cache';
   }
 
-  /** Tells the decision record what was predicted on the endpoint picked, whoever picked it. */
+  /**
+   * Tells the decision record what was predicted on the endpoint picked, whoever picked it, with
+   * the profile's per-request overhead (the API server's, before the engine's queue) that the
+   * comparison leaves out, so that it compares with the TTFT observed from the moment of sending.
+   */
   onRouted(_req: RoutingRequest, index: number, ctx: RoutingContext): void {
     const c = this.lastCandidates;
     for (let i = 0; i < c.length; i++) {
       if (c[i]!.index !== index) continue;
-      ctx.pool.notePrediction?.(this.own[i]!);
+      ctx.pool.notePrediction?.(this.own[i]! + (modelProfile(c[i]!.info).requestOverheadMs ?? 0));
       return;
     }
   }
