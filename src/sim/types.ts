@@ -174,8 +174,8 @@ export interface RequestRecord {
   readonly predicted_cached_tokens: number;
   /**
    * The TTFT (ms, from the moment it was sent) the routing policy's cost model predicted on the
-   * chosen endpoint, its correction applied; NaN (null in JSON) for policies without one. Compare
-   * with `ttft_ms − gateway_queue_ms`.
+   * chosen endpoint, its correction applied, plus the profile's per-request overhead; NaN (null in
+   * JSON) for policies without one. Compare with `ttft_ms − gateway_queue_ms`.
    */
   readonly predicted_ttft_ms: number;
 }
