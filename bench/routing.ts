@@ -26,6 +26,8 @@
  * Env: BENCH_ROUTING_TARGET (0.99) BENCH_ROUTING_FIXED (0.8) BENCH_ROUTING_ITER (6 bisection steps)
  * BENCH_ROUTING_ITER_EXTRA (bisection steps of the absolute-SLO and held-out searches; default 4)
  * BENCH_ROUTING_POLICIES (comma list; default all) BENCH_ROUTING_DECISIONS (100000)
+ * BENCH_ROUTING_MISMATCH (0; e.g. 0.3: every replica's constants off the profile by up to ±30 %)
+ * BENCH_ROUTING_MISMATCH_SEED (1) BENCH_ROUTING_CORRECTION (on | off; unset: the policies' own)
  * BENCH_DOCS (docs/routing.md; 0 = do not write) BENCH_JSON (a path for the raw results).
  */
 import { existsSync, writeFileSync } from 'node:fs';
@@ -37,7 +39,7 @@ import { getProfile, pooledProfile } from '../src/engine-model/profiles.js';
 import type { EndpointView } from '../src/framework/endpoint.js';
 import type { RoutingRequest } from '../src/framework/routing.js';
 import { builtinRoutingRegistry } from '../src/plugins/routing/register.js';
-import { ROUTING_PRESETS, routingSpec } from '../src/router/presets.js';
+import { ROUTING_PRESETS, routingSpec, withModelCorrection } from '../src/router/presets.js';
 import { PROMPT_BLOCK_TOKENS, promptBlockHashes } from '../src/router/prompt-blocks.js';
 import { Router } from '../src/router/router.js';
 import { type CapacityResult, capacitySearch } from '../src/sim/capacity.js';
@@ -93,6 +95,12 @@ const CFG = {
   jobs: envNum('BENCH_ROUTING_JOBS', os.availableParallelism()),
   decisions: envNum('BENCH_ROUTING_DECISIONS', 100_000),
   policies: (process.env.BENCH_ROUTING_POLICIES ?? ALL_POLICIES.join(',')).split(',').filter(Boolean),
+  /** Every replica's step-time constants off the profile by up to ± this (0: engines match). */
+  mismatch: envNum('BENCH_ROUTING_MISMATCH', 0),
+  mismatchSeed: envNum('BENCH_ROUTING_MISMATCH_SEED', 1),
+  /** The default policy's online model correction: unset keeps each policy's own setting. */
+  correction:
+    process.env.BENCH_ROUTING_CORRECTION === undefined ? null : process.env.BENCH_ROUTING_CORRECTION === 'on',
   docs: process.env.BENCH_DOCS === '0' ? null : join(REPO, 'docs', 'routing.md'),
   json: process.env.BENCH_JSON ?? null,
 };
@@ -136,12 +144,15 @@ async function simulate(
   const endpoints = pooled
     ? [{ name: 'pooled', profile: pooledProfile(base, REPLICAS), maxConcurrency: 1024 * REPLICAS }]
     : Array.from({ length: REPLICAS }, (_, i) => ({ name: `r${i}`, profile: base, maxConcurrency: 1024 }));
+  const spec = routingSpec(pooled ? 'round-robin' : policy);
   const sim = new Simulation({
     pools: [{ name: 'm', endpoints }],
-    routing: routingSpec(pooled ? 'round-robin' : policy),
+    routing: CFG.correction === null ? spec : withModelCorrection(spec, CFG.correction),
     seed: 1,
     scrapeIntervalMs: CFG.scrapeMs,
     slo: { ...SLOS[slo], referenceProfile: base },
+    // Engines that differ from the profile the router believes (the pooled ideal keeps its own).
+    ...(CFG.mismatch > 0 && !pooled ? { mismatch: { scale: CFG.mismatch, seed: CFG.mismatchSeed } } : {}),
   });
   const trace = await openRequestTrace(t.file);
   const window = heldOut ? (t.heldOut ?? undefined) : undefined;
