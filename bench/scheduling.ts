@@ -29,7 +29,7 @@
  *      its cost, µs per predict + learn, timed over the whole trace.
  *
  * Each simulation runs in a child process, BENCH_SCHED_JOBS at a time (default: the CPU count).
- * Env: BENCH_SCHED_JOBS, BENCH_DOCS (docs/scheduling.md; 0 = do not write), BENCH_JSON (a path for
+ * Env: BENCH_SCHED_JOBS, BENCH_SCHED_MISMATCH (0; e.g. 0.3: engines off their profiles by up to ±30 %), BENCH_DOCS (docs/scheduling.md; 0 = do not write), BENCH_JSON (a path for
  * the raw results).
  */
 import { existsSync, writeFileSync } from 'node:fs';
@@ -175,7 +175,14 @@ const CFG = {
   jobs: envNum('BENCH_SCHED_JOBS', os.availableParallelism()),
   docs: process.env.BENCH_DOCS === '0' ? null : join(REPO, 'docs', 'scheduling.md'),
   json: process.env.BENCH_JSON ?? null,
+  /** Every replica's step-time constants off its profile by up to ± this (0: engines match). */
+  mismatch: envNum('BENCH_SCHED_MISMATCH', 0),
 };
+
+/** `opts` with the engines off their profiles when BENCH_SCHED_MISMATCH is set. */
+function withMismatch(opts: SimOptions): SimOptions {
+  return CFG.mismatch > 0 ? { ...opts, mismatch: { scale: CFG.mismatch, seed: 1 } } : opts;
+}
 
 function gatewayBounds(maxLength: number): QueueBounds {
   const interactive = { maxWaitMs: 30_000 };
@@ -301,7 +308,7 @@ async function runJob(job: Job): Promise<unknown> {
 }
 
 function simulate(opts: SimOptions, records: AsyncIterable<TraceRecord>): Promise<SimSummary> {
-  return new Simulation(opts).run(records);
+  return new Simulation(withMismatch(opts)).run(records);
 }
 
 async function window(
@@ -423,20 +430,22 @@ async function serial(job: Extract<Job, { kind: 'serial' }>): Promise<SerialResu
     ...(o === 'sjf-fit-guard-120s' ? { sjfMaxAgeMs: 120_000 } : {}),
     ...(o.endsWith('no-family') ? { predictor: NO_FAMILIES } : {}),
   };
-  const sim = new Simulation({
-    pools: [
-      {
-        name: 'm',
-        endpoints: Array.from({ length: t.replicas }, (_, i) => ({
-          name: `r${i}`,
-          profile,
-          maxConcurrency: 1,
-        })),
-      },
-    ],
-    routing: routingSpec('least-outstanding'),
-    scheduling,
-  });
+  const sim = new Simulation(
+    withMismatch({
+      pools: [
+        {
+          name: 'm',
+          endpoints: Array.from({ length: t.replicas }, (_, i) => ({
+            name: `r${i}`,
+            profile,
+            maxConcurrency: 1,
+          })),
+        },
+      ],
+      routing: routingSpec('least-outstanding'),
+      scheduling,
+    }),
+  );
   const s = await sim.run(await window(t.file, t.window, job.rateScale), (r) => {
     if (r.status !== 'ok') return;
     busyMs += r.e2e_ms - r.gateway_queue_ms;
