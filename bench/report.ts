@@ -4,6 +4,7 @@
  * markdown report, and writes it into docs/benchmarks.md between two markers (the rest of that
  * file, such as the hand-written peer comparison, is left alone).
  */
+import { median } from '../src/core/quantile.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type MachineFacts, describeMachine } from './env.js';
 import type { ClosedResult, RateResult, StreamResult } from './loadgen.js';
@@ -98,13 +99,6 @@ export interface Aggregate {
   addedP50: number;
   addedP99: number;
   addedP999: number;
-}
-
-export function median(xs: readonly number[]): number {
-  const a = xs.filter((x) => Number.isFinite(x)).sort((x, y) => x - y);
-  if (a.length === 0) return Number.NaN;
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
 }
 
 function peerAgg(runs: readonly RunRecord[], peer: RunRecord['peer'], runSeconds: number): PeerAgg {
@@ -366,3 +360,5 @@ export function updateDocs(path: string, section: string): void {
       : `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(path, next);
 }
+
+export { median };

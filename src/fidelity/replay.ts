@@ -4,6 +4,7 @@
  * the experiment's batch limits and KV blocks, the workload as inference-perf generated it) and
  * sets the simulated latencies per stage beside the measured ones.
  */
+import { percentile } from '../core/quantile.js';
 import { getProfile } from '../engine-model/profiles.js';
 import type { EngineProfile } from '../engine-model/types.js';
 import { routingSpec } from '../router/presets.js';
@@ -142,14 +143,4 @@ function nanMetrics(): ComparedMetrics {
 
 function mean(xs: readonly number[]): number {
   return xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-/** Linear interpolation between order statistics (numpy's default, which inference-perf reports). */
-export function percentile(xs: readonly number[], q: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = q * (s.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
 }

@@ -5,6 +5,7 @@
  * relative error of each metric, for the model and for each other simulator in the data.
  */
 import type { EngineProfile } from '../engine-model/types.js';
+import { median } from '../core/quantile.js';
 import type { FidelityData } from './data.js';
 import { type ComparedMetrics, METRIC_KEYS, type StageResult, replayExperiment } from './replay.js';
 
@@ -37,13 +38,6 @@ function errors(sim: ComparedMetrics, real: ComparedMetrics): ComparedMetrics {
   const out = {} as Record<(typeof METRIC_KEYS)[number], number>;
   for (const k of METRIC_KEYS) out[k] = (sim[k] - real[k]) / real[k];
   return out;
-}
-
-function median(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function medians(errs: readonly ComparedMetrics[]): Medians {
