@@ -25,6 +25,7 @@
  *   caller subtracts.
  * - The TP collective terms (a_ar, s_ar) are indistinguishable from T0 and b: they are folded in.
  */
+import type { EngineProfile } from '../engine-model/types.js';
 
 /** Time to first token of a request sent to an otherwise idle engine. */
 export interface TtftSample {
@@ -48,15 +49,15 @@ export interface DecodeSample {
 export type Sample = TtftSample | DecodeSample;
 
 /** The fitted constants, in the units of {@link EngineProfile}. */
-export interface StepTimeConstants {
-  readonly weightsMs: number;
-  readonly gemmMsPer1kTokens: number;
-  readonly prefillAttnMsPerMPairs: number;
-  readonly decodeAttnMsPer1kCtx: number;
-  readonly stepOverheadMs: number;
-  readonly perRequestMs: number;
-  readonly requestOverheadMs: number;
-}
+export type StepTimeConstants = Pick<
+  EngineProfile,
+  | 'weightsMs'
+  | 'gemmMsPer1kTokens'
+  | 'prefillAttnMsPerMPairs'
+  | 'decodeAttnMsPer1kCtx'
+  | 'stepOverheadMs'
+  | 'perRequestMs'
+> & { readonly requestOverheadMs: number };
 
 export type ConstantName = keyof StepTimeConstants;
 
