@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadFidelityData } from '../fidelity/data.js';
 import { fidelityJson, formatFidelityReport, runFidelity } from '../fidelity/report.js';
-import { UsageError } from './sim-options.js';
+import { UsageError, intOpt } from './sim-options.js';
 
 export const FIDELITY_HELP = `Usage: switchyard fidelity --data DIR [--json FILE] [--only ID,ID] [--seed N]
 
@@ -49,8 +49,7 @@ export async function fidelity(args: string[]): Promise<number> {
     process.stderr.write(`--data is required\n\n${FIDELITY_HELP}`);
     return 2;
   }
-  const seed = values.seed === undefined ? 1 : Number(values.seed);
-  if (!Number.isInteger(seed)) throw new UsageError('--seed: give a whole number');
+  const seed = intOpt(values.seed, 'seed') ?? 1; // as `switchyard sim` reads it
   const data = loadFidelityData(values.data);
   const only = values.only?.split(',').map((s) => s.trim());
   for (const id of only ?? [])
