@@ -27,9 +27,16 @@
  * profile — prices and preemption rates are assumptions stated in the docs table — against the same
  * policy on demand only; preemptions from autoscaler/spot.ts's seeded market (solo and waves).
  *
+ * Wrong model: with BENCH_AUTOSCALE_MISMATCH=X every replica's engine is off its profile by up to
+ * ±X per step-time constant (sim/mismatch.ts, a new draw per replica), while the calibration, the
+ * router and the rate-sizing policies keep the nominal profile, as an operator's would. Every policy
+ * then runs three times, matched, mismatched with the router's online model correction off, and on,
+ * into its own docs section (no spot rows).
+ *
  * Each simulation runs in a child process, BENCH_AUTOSCALE_JOBS at a time (default: the CPU count).
  * Env: BENCH_AUTOSCALE_JOBS, BENCH_AUTOSCALE_HOURS (default 24), BENCH_AUTOSCALE_PEAK (16),
- * BENCH_DOCS (docs/autoscaling.md; 0 = do not write), BENCH_JSON (a path for the raw results).
+ * BENCH_AUTOSCALE_MISMATCH (0), BENCH_AUTOSCALE_MISMATCH_SEED (1), BENCH_DOCS (docs/autoscaling.md;
+ * 0 = do not write), BENCH_JSON (a path for the raw results).
  */
 import { createReadStream, existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -43,7 +50,7 @@ import { SpotMarket } from '../src/autoscaler/spot.js';
 import type { InstanceType } from '../src/autoscaler/types.js';
 import { SeededRng } from '../src/core/rng.js';
 import { getProfile } from '../src/engine-model/profiles.js';
-import { routingSpec } from '../src/router/presets.js';
+import { routingSpec, withModelCorrection } from '../src/router/presets.js';
 import { arrivalCounter } from '../src/sim/arrivals.js';
 import { capacitySearch } from '../src/sim/capacity.js';
 import { type SimOptions, type SimSummary, Simulation } from '../src/sim/simulator.js';
@@ -71,6 +78,16 @@ const CFG = {
   jobs: envNum('BENCH_AUTOSCALE_JOBS', os.cpus().length),
   docs: process.env.BENCH_DOCS === '0' ? null : join(REPO, 'docs', 'autoscaling.md'),
   json: process.env.BENCH_JSON ?? null,
+  mismatch: envNum('BENCH_AUTOSCALE_MISMATCH', 0),
+  mismatchSeed: envNum('BENCH_AUTOSCALE_MISMATCH_SEED', 1),
+};
+
+/** How the replicas' engines relate to the profile everything else believes. */
+type Variant = 'matched' | 'mismatch' | 'mismatch+correction';
+const VARIANT_LABELS: Record<Variant, string> = {
+  matched: 'matched',
+  mismatch: 'mismatch, correction off',
+  'mismatch+correction': 'mismatch, correction on',
 };
 
 /** Policy rows: a label, the policy's name and its options (functions of the calibration). */
@@ -120,12 +137,15 @@ interface Calibration {
   readonly startRps: number;
 }
 
-type Job = { kind: 'calibrate' } | { kind: 'run'; row: number; calibration: Calibration; spot: boolean };
+type Job =
+  | { kind: 'calibrate' }
+  | { kind: 'run'; row: number; calibration: Calibration; spot: boolean; variant: Variant };
 
 interface RunResult {
   readonly label: string;
   readonly policy: string;
   readonly spot: boolean;
+  readonly variant: Variant;
   readonly wallS: number;
   readonly summary: SimSummary;
 }
@@ -210,7 +230,12 @@ function workload(c: Calibration) {
   });
 }
 
-async function runPolicy(row: PolicyRow, c: Calibration, spot: boolean): Promise<RunResult> {
+async function runPolicy(
+  row: PolicyRow,
+  c: Calibration,
+  spot: boolean,
+  variant: Variant,
+): Promise<RunResult> {
   const profile = getProfile(PROFILE);
   const cat = catalog(spot);
   const autoscaler: AutoscalerSpec = {
@@ -243,12 +268,17 @@ async function runPolicy(row: PolicyRow, c: Calibration, spot: boolean): Promise
         },
       },
     ],
-    routing: routingSpec('default'),
+    routing:
+      variant === 'matched'
+        ? routingSpec('default')
+        : withModelCorrection(routingSpec('default'), variant === 'mismatch+correction'),
     seed: SEED,
     slo: sloOptions(),
+    ...(variant === 'matched' ? {} : { mismatch: { scale: CFG.mismatch, seed: CFG.mismatchSeed } }),
   });
   const summary = await sim.run((await workload(c)).records);
-  return { label: row.label, policy: row.policy, spot, wallS: (performance.now() - started) / 1000, summary };
+  const wallS = (performance.now() - started) / 1000;
+  return { label: row.label, policy: row.policy, spot, variant, wallS, summary };
 }
 
 /**
@@ -271,7 +301,7 @@ function cliCommand(row: PolicyRow, c: Calibration): string {
 
 async function runJob(job: Job): Promise<unknown> {
   if (job.kind === 'calibrate') return calibrate();
-  return runPolicy(POLICIES[job.row]!, job.calibration, job.spot);
+  return runPolicy(POLICIES[job.row]!, job.calibration, job.spot, job.variant);
 }
 
 const child =
@@ -319,10 +349,7 @@ function render(rep: Report, wallS: number): string {
   const byPolicy = new Map(rep.runs.map((r) => [r.policy, r]));
   const kpa = byPolicy.get('kpa')!.summary;
   const oracle = byPolicy.get('oracle')!.summary;
-  const eligible = rep.runs.filter(
-    (r) => CONTENDERS.includes(r.policy) && r.summary.slo_attainment >= kpa.slo_attainment,
-  );
-  const best = eligible.sort((a, b) => a.summary.replica_seconds - b.summary.replica_seconds)[0];
+  const best = bestPolicy(rep.runs);
   if (best === undefined) {
     lines.push(`- No policy met KPA's SLO attainment (${pct(kpa.slo_attainment)}): **target not met**.`);
   } else {
@@ -349,6 +376,77 @@ function render(rep: Report, wallS: number): string {
   return lines.join('\n');
 }
 
+/** The best contender at KPA's SLO attainment or better, if any. */
+function bestPolicy(runs: readonly RunResult[]): RunResult | undefined {
+  const kpa = runs.find((r) => r.policy === 'kpa')!.summary;
+  return runs
+    .filter((r) => CONTENDERS.includes(r.policy) && r.summary.slo_attainment >= kpa.slo_attainment)
+    .sort((a, b) => a.summary.replica_seconds - b.summary.replica_seconds)[0];
+}
+
+/** The mismatch section: each policy matched and under mismatch, correction off and on. */
+function renderMismatch(
+  c: Calibration,
+  byVariant: Record<Variant, readonly RunResult[]>,
+  wallS: number,
+): string {
+  const variants = Object.keys(VARIANT_LABELS) as Variant[];
+  const cell = (r: RunResult) =>
+    `${pct(r.summary.slo_attainment)} · ${f(r.summary.replica_seconds / 3600)} · ${r.summary.rejected}`;
+  const lines = [
+    `Generated by \`BENCH_AUTOSCALE_MISMATCH=${CFG.mismatch} BENCH_AUTOSCALE_HOURS=${HOURS} npm run bench:autoscaling\` on ${new Date().toISOString().slice(0, 10)}, ${describeMachine()}; ${f(wallS, 0)} s wall. Seed ${SEED}, mismatch seed ${CFG.mismatchSeed}; every run is deterministic.`,
+    '',
+    `**Setup.** As the full-day table, on hours 0–${HOURS} (rate factor ${c.rateFactor.toFixed(4)}: the window's busiest 10 minutes need ${PEAK_REPLICAS} replicas; one replica ${f(c.replicaRps, 3)} req/s, C = ${f(c.concurrency, 2)}, both measured on the nominal profile). Under mismatch every replica's engine has each step-time constant off the profile by its own factor in [${1 - CFG.mismatch}, ${1 + CFG.mismatch}], drawn per replica; the router, the calibration and \`replicaRps\` keep the nominal profile. Each cell: SLO attainment · replica-hours · requests dropped.`,
+    '',
+    `| policy | ${variants.map((v) => VARIANT_LABELS[v]).join(' | ')} |`,
+    `|---|${variants.map(() => '---:').join('|')}|`,
+    ...byVariant.matched.map(
+      (r, i) => `| ${r.label} | ${variants.map((v) => cell(byVariant[v][i]!)).join(' | ')} |`,
+    ),
+    '',
+  ];
+  for (const v of variants) {
+    const runs = byVariant[v];
+    const best = bestPolicy(runs);
+    const kpa = runs.find((r) => r.policy === 'kpa')!.summary;
+    const oracle = runs.find((r) => r.policy === 'oracle')!.summary;
+    lines.push(
+      best === undefined
+        ? `- ${VARIANT_LABELS[v]}: no policy met KPA's SLO attainment (${pct(kpa.slo_attainment)}).`
+        : `- ${VARIANT_LABELS[v]}: best at KPA's attainment (${pct(kpa.slo_attainment)}) or better: **${best.label}**, ${pct(best.summary.slo_attainment)}, ${pct(1 - best.summary.replica_seconds / kpa.replica_seconds, 1)} fewer replica-hours than KPA, ${(best.summary.replica_seconds / oracle.replica_seconds).toFixed(2)}× the oracle's.`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** BENCH_AUTOSCALE_MISMATCH: every policy matched and mismatched, correction off and on. */
+async function mainMismatch(t0: number, calibration: Calibration): Promise<void> {
+  const variants = Object.keys(VARIANT_LABELS) as Variant[];
+  const jobs = variants.flatMap((variant) =>
+    POLICIES.map((_, i) => child<RunResult>({ kind: 'run', row: i, calibration, spot: false, variant })),
+  );
+  const runs = await runLimited(jobs, CFG.jobs);
+  for (const r of runs)
+    log(
+      `${VARIANT_LABELS[r.variant]}: ${r.label}: ${pct(r.summary.slo_attainment)}, ${f(r.summary.replica_seconds / 3600)} replica-h`,
+    );
+  const byVariant = Object.fromEntries(
+    variants.map((v) => [v, runs.filter((r) => r.variant === v)]),
+  ) as Record<Variant, RunResult[]>;
+  const md = renderMismatch(calibration, byVariant, (performance.now() - t0) / 1000);
+  process.stdout.write(`${md}\n`);
+  if (CFG.json) writeFileSync(CFG.json, JSON.stringify({ calibration, runs }, null, 2));
+  if (CFG.docs) {
+    writeGeneratedSection(
+      CFG.docs,
+      'autoscaling-mismatch',
+      md,
+      'BENCH_AUTOSCALE_MISMATCH=0.3 BENCH_AUTOSCALE_HOURS=4 npm run bench:autoscaling',
+    );
+    log(`wrote ${CFG.docs}`);
+  }
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   if (!existsSync(WINDOWS)) throw new Error(`missing ${WINDOWS}`);
@@ -357,22 +455,26 @@ async function main(): Promise<void> {
   log(
     `one replica: ${calibration.replicaRps.toFixed(3)} req/s within the SLO, C = ${calibration.concurrency.toFixed(2)}; rate factor ${calibration.rateFactor.toFixed(4)}`,
   );
+  if (CFG.mismatch > 0) return mainMismatch(t0, calibration);
   log(
     `the KPA row from the command line (from the repository root):\n${cliCommand(POLICIES[1]!, calibration)}`,
   );
-  const jobs = POLICIES.map((_, i) => child<RunResult>({ kind: 'run', row: i, calibration, spot: false }));
+  const jobs = POLICIES.map((_, i) =>
+    child<RunResult>({ kind: 'run', row: i, calibration, spot: false, variant: 'matched' }),
+  );
   const runs = await runLimited(jobs, CFG.jobs);
   for (const r of runs)
     log(`${r.label}: ${pct(r.summary.slo_attainment)}, ${f(r.summary.replica_seconds / 3600)} replica-h`);
   // The spot comparison uses the best contender at KPA's attainment (else the forecast policy).
-  const kpa = runs.find((r) => r.policy === 'kpa')!.summary;
-  const best =
-    runs
-      .filter((r) => CONTENDERS.includes(r.policy) && r.summary.slo_attainment >= kpa.slo_attainment)
-      .sort((a, b) => a.summary.replica_seconds - b.summary.replica_seconds)[0] ??
-    runs.find((r) => r.policy === 'forecast')!;
+  const best = bestPolicy(runs) ?? runs.find((r) => r.policy === 'forecast')!;
   const row = POLICIES.findIndex((p) => p.policy === best.policy);
-  const spot = await runChild<RunResult>(SELF, { kind: 'run', row, calibration, spot: true } satisfies Job);
+  const spot = await runChild<RunResult>(SELF, {
+    kind: 'run',
+    row,
+    calibration,
+    spot: true,
+    variant: 'matched',
+  } satisfies Job);
   const report: Report = { calibration, runs, spot: [best, spot] };
   const md = render(report, (performance.now() - t0) / 1000);
   process.stdout.write(`${md}\n`);
