@@ -53,6 +53,7 @@ import {
 import type { QueueBounds } from '../src/scheduler/types.js';
 import { type CapacityResult, capacitySearch } from '../src/sim/capacity.js';
 import { LogHistogram } from '../src/sim/log-histogram.js';
+import { type MismatchSpec, perturbProfile } from '../src/sim/mismatch.js';
 import {
   type GroupSummary,
   type SimOptions,
@@ -179,9 +180,11 @@ const CFG = {
   mismatch: envNum('BENCH_SCHED_MISMATCH', 0),
 };
 
+const MISMATCH: MismatchSpec = { scale: CFG.mismatch, seed: 1 };
+
 /** `opts` with the engines off their profiles when BENCH_SCHED_MISMATCH is set. */
 function withMismatch(opts: SimOptions): SimOptions {
-  return CFG.mismatch > 0 ? { ...opts, mismatch: { scale: CFG.mismatch, seed: 1 } } : opts;
+  return CFG.mismatch > 0 ? { ...opts, mismatch: MISMATCH } : opts;
 }
 
 function gatewayBounds(maxLength: number): QueueBounds {
@@ -224,6 +227,12 @@ interface Calibration {
   readonly ratePerS: number;
   readonly meanServiceMs: number;
   readonly medianServiceMs: number;
+  /**
+   * The mean service time that sets the rate for ρ: `meanServiceMs` when the engines match their
+   * profile; under mismatch, replicas ÷ Σ 1/E[S_i] over the replicas' true engines (each replica
+   * serves 1/E[S_i] requests per ms when busy), so that ρ is the true load.
+   */
+  readonly loadServiceMs: number;
   /**
    * The backend's output weight w: ms per output token ÷ ms per prompt token on an idle replica,
    * at the window's median prompt and output (the "SJF ×w" rows rank by prompt + w × output).
@@ -377,8 +386,16 @@ async function calibrate(trace: number): Promise<Calibration> {
   const predictedNoFamily: number[] = [];
   const predictor = new OutputLengthPredictor();
   const noFamily = new OutputLengthPredictor(NO_FAMILIES);
+  // The replicas' true engines (the serial fleet's names are r0, r1, …), for the load under mismatch.
+  const replicas = Array.from({ length: t.replicas }, (_, i) =>
+    CFG.mismatch > 0 ? new IdleService(perturbProfile(getProfile(t.profile), `r${i}`, MISMATCH)) : null,
+  );
+  const trueService = replicas.map(() => 0);
   for await (const r of await window(t.file, t.window, 1)) {
     service.push(idle.ms(r.inputTokens, r.outputTokens));
+    replicas.forEach((e, i) => {
+      if (e !== null) trueService[i]! += e.ms(r.inputTokens, r.outputTokens);
+    });
     outputs.push(Math.max(1, r.outputTokens));
     const f = features(r);
     prompts.push(f.promptTokens);
@@ -399,10 +416,16 @@ async function calibrate(trace: number): Promise<Calibration> {
   const rhoNoFamily = spearmanRho(predictedNoFamily, outputs);
   const rho = spearmanRho(predicted, outputs);
   service.sort((a, b) => a - b);
+  const meanServiceMs = service.reduce((a, b) => a + b, 0) / service.length;
+  const loadServiceMs =
+    CFG.mismatch > 0
+      ? t.replicas / trueService.reduce((sum, total) => sum + service.length / total, 0)
+      : meanServiceMs;
   return {
     requests: service.length,
     ratePerS: service.length / (t.window.endS - t.window.startS),
-    meanServiceMs: service.reduce((a, b) => a + b, 0) / service.length,
+    meanServiceMs,
+    loadServiceMs,
     medianServiceMs: service[Math.floor((service.length - 1) / 2)]!,
     outputWeight,
     sizeTauNoFamily,
@@ -644,6 +667,12 @@ interface Report {
 function serialSection(r: Report): string[] {
   const out: string[] = [
     `**a. Serial backend at ρ = ${SERIAL_RHO}** — replicas with endpoint concurrency 1 (\`${SERIAL_PROFILE}\`; \`${LONG_CONTEXT_PROFILE}\` for Mooncake, whose prompts exceed the former's context). ρ = λ · E[S] / replicas, E[S] = the mean idle service time of the window's requests (each run alone through the engine model); short = idle service ≤ the median, long = the rest; E2E from arrival at the gateway. SJF ranks by prompt + 16 × predicted output tokens (the oracle: × true output tokens, for reference only — no gateway knows it); "SJF ×w" by prompt + w × output tokens, w = the backend's ms per output token ÷ ms per prompt token on an idle replica at the window's median request (\`sjfOutputWeight\`). An item that has waited 60 s goes before younger ones (the default starvation guard; 20 s or 120 s where said). "Before": the predictor without prefix families.`,
+    ...(CFG.mismatch > 0
+      ? [
+          '',
+          `Engines off their profiles by up to ±${CFG.mismatch * 100} % per constant (mismatch seed 1): the rate is set from the replicas' true engines, E[S] = replicas ÷ Σ 1/E[S_i] = ${r.serial.map((s, i) => `${s.calibration.loadServiceMs.toFixed(1)} ms on ${SERIAL[i]!.name}`).join(', ')}; the table's E[S] and the short/long split stay the nominal profile's.`,
+        ]
+      : []),
     '',
     '| trace (window, replicas) | E[S], median (ms) | rate scale (req/s) | order | short p50 E2E (ms) | long p99 E2E (ms) | mean E2E (ms) | busy share | dropped |',
     '|---|---:|---:|---|---:|---:|---:|---:|---:|',
@@ -782,7 +811,7 @@ async function main(): Promise<void> {
     log(`gate ${g.label}: SLO capacity ${capacities[i]!.requests_per_s.toFixed(2)} req/s`);
   });
   const rateScales = calibrations.map(
-    (c, i) => (SERIAL_RHO * SERIAL[i]!.replicas) / (c.ratePerS * (c.meanServiceMs / 1000)),
+    (c, i) => (SERIAL_RHO * SERIAL[i]!.replicas) / (c.ratePerS * (c.loadServiceMs / 1000)),
   );
   const tenantModes: { mode: TenantMode; maxLength: number }[] = [
     { mode: 'B alone', maxLength: DEFAULT_BOUNDS.maxLength },
