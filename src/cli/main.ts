@@ -3,7 +3,7 @@
  * @module cli/main
  * The `switchyard` command: `serve` runs the gateway, `engine` runs one emulated engine, `sim`
  * replays a trace, `fidelity` checks the engine model against real measurements, `calibrate` fits
- * an engine profile to a live engine.
+ * an engine profile to a live engine, `admin` calls the admin API.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,6 +18,7 @@ import { createLogger } from '../obs/logger.js';
 import { TraceError } from '../traces/loaders.js';
 import { FidelityDataError } from '../fidelity/data.js';
 import { fidelity } from './fidelity.js';
+import { admin } from './admin.js';
 import { calibrate } from './calibrate.js';
 import { UsageError, sim } from './sim.js';
 
@@ -32,6 +33,7 @@ Usage:
   switchyard sim --trace FILE --out DIR [...]                 replay a trace on a virtual clock
   switchyard fidelity --data DIR [--json FILE]                the engine model against real measurements
   switchyard calibrate --url URL --model NAME --out FILE      fit an engine profile to a live engine
+  switchyard admin RESOURCE VERB [...]                        tenants, keys, usage (the admin API)
   switchyard COMMAND --help                                   help for a command
 `;
 
@@ -48,7 +50,8 @@ server.drainTimeoutMs and exits 0.
 Options:
   --config FILE   YAML configuration (see docs/configuration.md)
   --port N        listen port (overrides PORT and server.port)
-  --host ADDR     listen address (default 0.0.0.0)
+  --host ADDR     listen address (default 127.0.0.1; another address needs keys or
+                  auth.mode: none in the config)
   -h, --help      this help
 `;
 
@@ -84,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'sim') return sim(rest);
   if (command === 'fidelity') return fidelity(rest);
   if (command === 'calibrate') return calibrate(rest);
+  if (command === 'admin') return admin(rest);
   process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
   return 2;
 }

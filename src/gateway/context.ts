@@ -3,12 +3,28 @@
  * The per-request state, typed (not a bag): identity, the runtime version it runs under, timings,
  * usage, and the exactly-once finish that records metrics and releases admission.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { Cancellation } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { GatewayMetrics } from '../obs/metrics.js';
+import type { Principal } from '../tenancy/identity.js';
+import { costUsd } from '../tenancy/prices.js';
+import type { Admission, Tenancy } from '../tenancy/service.js';
 import type { GatewayRuntime } from './runtime.js';
 import type { Usage } from './sse.js';
+
+/** The caller of a gateway run without tenancy (a bare context in tests and tools). */
+const ANONYMOUS: Principal = {
+  keyId: 'anonymous',
+  keyHash: '',
+  tenant: 'default',
+  project: null,
+  roles: ['member'],
+  models: null,
+  storeContent: false,
+  scopes: [],
+};
 
 /** State of one accepted request from arrival to its single finish. */
 export class RequestContext {
@@ -17,6 +33,21 @@ export class RequestContext {
   /** Endpoint of the last attempt; `none` if never routed. */
   endpoint = 'none';
   usage: Usage | null = null;
+  /** The caller, once authenticated; null for a request refused before (no ledger row then). */
+  principal: Principal | null = null;
+  /** Its reservation of limits and budgets, once admitted. */
+  admission: Admission | null = null;
+  /** The model the client asked for (a pool, pool alias or tier alias). */
+  modelAsked = 'none';
+  session: string | null = null;
+  /** Estimated prompt tokens: the ledger's input count when the upstream reported no usage. */
+  promptEstimate = 0;
+  /** Tokens streamed to the client: the output count when the upstream reported no usage. */
+  private streamed = 0;
+  /** USD of answers the client never got (a cascade's first answer), added to the request's cost. */
+  private discardedCostUsd = 0;
+  /** The error code that ended the request, if any. */
+  reason: string | null = null;
   /**
    * Aborted when the client goes away; cancels the upstream request. Not an AbortController: Node's
    * AbortSignal outlives young-generation GCs (see core/abort).
@@ -33,8 +64,22 @@ export class RequestContext {
     private readonly clock: Clock,
     private readonly metrics: GatewayMetrics,
     private readonly onDone: (ctx: RequestContext) => void,
+    private readonly tenancy: Tenancy | null = null,
   ) {
     this.startMs = clock.now();
+  }
+
+  /** Resolves the caller (401 when authentication is on and its key is not valid). */
+  async authenticate(headers: IncomingHttpHeaders): Promise<Principal> {
+    this.principal = this.tenancy === null ? ANONYMOUS : await this.tenancy.principal(headers);
+    return this.principal;
+  }
+
+  /** Checks and reserves the caller's limits and budgets (see Tenancy.admit); null without tenancy. */
+  async admit(a: Parameters<Tenancy['admit']>[1]): Promise<Admission | null> {
+    if (this.tenancy === null || this.principal === null) return null;
+    this.admission = await this.tenancy.admit(this.principal, a);
+    return this.admission;
   }
 
   /** Told of the tokens the current upstream attempt streams (the pool's driver: ledger, fairness). */
@@ -43,6 +88,7 @@ export class RequestContext {
   /** `count` tokens were streamed to the client; the first one marks the time to first token. */
   markTokens(count: number): void {
     if (Number.isNaN(this.firstTokenMs)) this.firstTokenMs = this.clock.now();
+    this.streamed += count;
     this.onTokens?.(count);
   }
 
@@ -88,6 +134,7 @@ export class RequestContext {
     const s = this.metrics.seriesOf(model, endpoint);
     s.promptTokens.inc(usage.promptTokens);
     s.completionTokens.inc(usage.completionTokens);
+    this.discardedCostUsd += costUsd(this.runtime.config.pools[model]?.prices, tokenCounts(usage));
   }
 
   /** Records the outcome once; later calls are ignored (the invariant: every request ends once). */
@@ -102,6 +149,7 @@ export class RequestContext {
       s.promptTokens.inc(this.usage.promptTokens);
       s.completionTokens.inc(this.usage.completionTokens);
     }
+    if (this.principal !== null && this.tenancy !== null) this.settle(status);
     if (status >= 500)
       this.log.warn(
         { requestId: this.id, model: this.model, endpoint: this.endpoint, status },
@@ -110,7 +158,41 @@ export class RequestContext {
     this.onDone(this);
   }
 
+  /** Settles limits and writes the ledger row, with estimates where the upstream reported no usage. */
+  private settle(status: number): void {
+    const u = this.usage ?? {
+      promptTokens: this.admission === null ? 0 : this.promptEstimate,
+      completionTokens: this.streamed,
+      cachedTokens: null,
+      reasoningTokens: null,
+    };
+    const now = this.clock.now();
+    this.tenancy!.finish(this.principal!, this.admission, {
+      requestId: this.id,
+      modelAsked: this.modelAsked,
+      pool: this.model,
+      endpoint: this.endpoint,
+      prices: this.runtime.config.pools[this.model]?.prices,
+      extraCostUsd: this.discardedCostUsd,
+      session: this.session,
+      ...tokenCounts(u),
+      latencyMs: now - this.startMs,
+      ttftMs: Number.isNaN(this.firstTokenMs) ? null : this.firstTokenMs - this.startMs,
+      status,
+      reason: status < 400 ? null : (this.reason ?? (status === 499 ? 'client_closed' : `http_${status}`)),
+    });
+  }
+
   get isFinished(): boolean {
     return this.finished;
   }
+}
+
+function tokenCounts(u: Usage) {
+  return {
+    inputTokens: u.promptTokens,
+    cachedInputTokens: u.cachedTokens ?? 0,
+    outputTokens: u.completionTokens,
+    reasoningTokens: u.reasoningTokens ?? 0,
+  };
 }

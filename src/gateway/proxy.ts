@@ -94,25 +94,46 @@ export async function handleInference(
   ctx: RequestContext,
 ): Promise<void> {
   try {
-    const raw = await readBody(req, ctx.runtime.config.server.maxBodyBytes);
-    const body = validateBody(op, parseJson(raw));
+    // Who is asking, before the body is read: an unauthenticated client's body is not worth reading.
+    const principal = await ctx.authenticate(req.headers);
+    let raw = await readBody(req, ctx.runtime.config.server.maxBodyBytes);
+    let body = validateBody(op, parseJson(raw));
     const priority = priorityOf(req.headers);
+    ctx.modelAsked = body.model;
     const tier = ctx.runtime.tiers.get(body.model);
-    if (tier !== undefined) {
-      await serveTier(inference(op, body, raw, req.headers, priority), tier, res, ctx);
-      return;
-    }
-    const pool = ctx.runtime.byModel.get(body.model);
-    if (pool === undefined) {
+    const pool = tier === undefined ? ctx.runtime.byModel.get(body.model) : undefined;
+    if (tier === undefined && pool === undefined) {
       throw new SwitchyardError('SWY_ERR_MODEL_NOT_FOUND', `The model \`${body.model}\` does not exist`, {
         param: 'model',
       });
     }
-    ctx.model = pool.name;
-    res.setHeader(POOL_HEADER, pool.name);
-    await proxy(inference(op, body, raw, req.headers, priority), pool, res, ctx);
+    // Limits and budgets are reserved before queueing or routing; a tier reserves at its default pool's prices.
+    const pricedPool = pool ?? ctx.runtime.byModel.get(ctx.runtime.config.tiers[body.model]?.default ?? '');
+    const promptTokens = estimatePromptTokens(op, body);
+    const admission = await ctx.admit({
+      model: body.model,
+      prices: pricedPool === undefined ? undefined : ctx.runtime.config.pools[pricedPool.name]?.prices,
+      promptTokens,
+      maxTokens: op === 'embeddings' ? 0 : maxTokensOf(body),
+    });
+    if (admission !== null && admission.injectMaxTokens !== null && op !== 'embeddings') {
+      body = { ...body, max_tokens: admission.injectMaxTokens };
+      raw = Buffer.from(JSON.stringify(body));
+    }
+    const keyTenant = principal.keyId === 'anonymous' ? undefined : principal.tenant;
+    ctx.promptEstimate = promptTokens;
+    const inf = inference(op, body, raw, req.headers, priority, promptTokens, keyTenant);
+    ctx.session = inf.sessionId;
+    if (tier !== undefined) {
+      await serveTier(inf, tier, res, ctx);
+      return;
+    }
+    ctx.model = pool!.name;
+    res.setHeader(POOL_HEADER, pool!.name);
+    await proxy(inf, pool!, res, ctx);
   } catch (err) {
     const e = asSwitchyardError(err);
+    ctx.reason = e.code;
     if (e.code === 'SWY_ERR_INTERNAL') ctx.log.error({ err, requestId: ctx.id }, 'internal error');
     // A refused oversized body is not drained; closing the connection keeps the next request clean.
     const headers = e.code === 'SWY_ERR_BODY_TOO_LARGE' ? { connection: 'close' } : undefined;
@@ -127,8 +148,10 @@ function inference(
   raw: Buffer,
   headers: IncomingHttpHeaders,
   priority: PriorityClass | null,
+  promptTokens: number,
+  keyTenant: string | undefined,
 ): Inference {
-  const signals = new TierSignals(body, headers, estimatePromptTokens(op, body));
+  const signals = new TierSignals(body, headers, promptTokens, keyTenant);
   const session = signals.header('x-switchyard-session') ?? signals.header('x-session-id');
   const tenant = signals.tenant;
   return {
@@ -428,6 +451,7 @@ async function attemptUpstream(
         'upstream failed mid-response',
       );
       res.destroy();
+      ctx.reason = e.code;
       ctx.finish(e.status);
       return null;
     }
@@ -580,7 +604,7 @@ function tooLarge(limit: number): SwitchyardError {
   return new SwitchyardError('SWY_ERR_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`);
 }
 
-function parseJson(raw: Buffer): unknown {
+export function parseJson(raw: Buffer): unknown {
   try {
     return JSON.parse(raw.toString('utf8'));
   } catch (err) {

@@ -23,10 +23,12 @@ import { type Logger, createLogger } from '../obs/logger.js';
 import { GatewayMetrics } from '../obs/metrics.js';
 import { MODEL_PHASES } from '../router/model-correction.js';
 import { scalingPlan } from '../pool/plan.js';
+import { AdminApi } from '../tenancy/admin-api.js';
+import { Tenancy } from '../tenancy/service.js';
 import { PoolScaler, type ScalerHost } from './autoscaling.js';
 import { Collector } from './collector.js';
 import { RequestContext } from './context.js';
-import { writeError } from './errors.js';
+import { asSwitchyardError, writeError } from './errors.js';
 import { handleInference } from './proxy.js';
 import { type GatewayRuntime, buildRuntime } from './runtime.js';
 import type { Operation } from './validate.js';
@@ -52,6 +54,9 @@ export class Gateway {
   readonly fleet: EmulatorFleet;
   readonly log: Logger;
   private runtime!: GatewayRuntime;
+  /** Keys, limits, budgets and the usage ledger: one per process, kept across reloads. */
+  tenancy!: Tenancy;
+  private admin!: AdminApi;
   private readonly clock: Clock;
   private readonly server: Server;
   private readonly collector: Collector;
@@ -106,14 +111,23 @@ export class Gateway {
    */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts);
-    const { scalers, created } = await gw.scalersFor(opts.config);
+    gw.tenancy = await Tenancy.open(opts.config, gw.clock, gw.log);
+    gw.admin = new AdminApi(gw.tenancy, gw.log);
+    let created: PoolScaler[] = [];
     try {
-      gw.runtime = await buildRuntime(gw.effective(opts.config, scalers), null, gw.runtimeDeps(scalers));
+      const next = await gw.scalersFor(opts.config);
+      created = next.created;
+      gw.runtime = await buildRuntime(
+        gw.effective(opts.config, next.scalers),
+        null,
+        gw.runtimeDeps(next.scalers),
+      );
+      gw.scalers = next.scalers;
     } catch (err) {
       await Promise.all(created.map((s) => s.close()));
+      await gw.tenancy.close();
       throw err;
     }
-    gw.scalers = scalers;
     gw.runtime.activate(null);
     const { host, port } = opts.config.server;
     await new Promise<void>((resolve, reject) => {
@@ -170,6 +184,7 @@ export class Gateway {
       await this.swap(this.effective(config, next.scalers), next.scalers);
       const dropped = [...this.scalers.values()].filter((s) => next.scalers.get(s.pool) !== s);
       this.config = config;
+      this.tenancy.reconfigure(config);
       this.scalers = next.scalers;
       created = [];
       this.startScalers(next.created);
@@ -349,6 +364,8 @@ export class Gateway {
     await this.fleet.closeAll();
     this.server.closeAllConnections();
     await closed;
+    // Last: the ledger's final batch includes the requests cut above.
+    await this.tenancy.close();
     return { cut };
   }
 
@@ -365,7 +382,7 @@ export class Gateway {
       ['/v1/chat/completions', new Map([['POST', inference('chat')]])],
       ['/v1/completions', new Map([['POST', inference('completions')]])],
       ['/v1/embeddings', new Map([['POST', inference('embeddings')]])],
-      ['/v1/models', new Map([['GET', (req, res) => this.models(req, res)]])],
+      ['/v1/models', new Map([['GET', (req, res) => void this.models(req, res)]])],
       ['/health', new Map([['GET', (_req, res) => json(res, 200, { status: 'ok' })]])],
       ['/ready', new Map([['GET', (_req, res) => this.ready(res)]])],
       ['/metrics', new Map([['GET', (_req, res) => void this.sendMetrics(res)]])],
@@ -380,6 +397,10 @@ export class Gateway {
     const id = requestIdOf(req);
     // Every response of this request carries its id, whichever path writes it.
     res.setHeader('x-request-id', id);
+    if (path.startsWith('/admin/')) {
+      void this.admin.handle(req, res, path, q === -1 ? '' : url.slice(q + 1));
+      return;
+    }
     if (methods === undefined) {
       writeError(res, new SwitchyardError('SWY_ERR_NOT_FOUND', `no route for ${req.method} ${path}`));
       return;
@@ -394,22 +415,7 @@ export class Gateway {
       writeError(res, err, { allow });
       return;
     }
-    if (path.startsWith('/v1/') && !this.authorized(req)) {
-      const err = new SwitchyardError('SWY_ERR_UNAUTHORIZED', 'Incorrect API key provided', {
-        param: 'authorization',
-      });
-      writeError(res, err);
-      return;
-    }
     handler(req, res, id);
-  }
-
-  private authorized(req: IncomingMessage): boolean {
-    const keys = this.runtime.config.auth.apiKeys;
-    if (keys.length === 0) return true;
-    const auth = req.headers.authorization;
-    const key = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : req.headers['api-key'];
-    return typeof key === 'string' && keys.includes(key);
   }
 
   private inference(op: Operation, req: IncomingMessage, res: ServerResponse, id: string): void {
@@ -428,7 +434,15 @@ export class Gateway {
       this.metrics.seriesOf('none', 'none').requests(429).inc();
       return;
     }
-    const ctx = new RequestContext(id, rt, this.log, this.clock, this.metrics, (c) => this.done(c));
+    const ctx = new RequestContext(
+      id,
+      rt,
+      this.log,
+      this.clock,
+      this.metrics,
+      (c) => this.done(c),
+      this.tenancy,
+    );
     this.active.add(ctx);
     res.on('close', () => {
       if (!ctx.isFinished) ctx.abort.abort();
@@ -441,9 +455,18 @@ export class Gateway {
     if (this.active.size === 0 && this.drainWaiter !== null) this.drainWaiter();
   }
 
-  private models(_req: IncomingMessage, res: ServerResponse): void {
+  /** The models the caller may use. */
+  private async models(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let allowed: readonly string[] | null;
+    try {
+      allowed = (await this.tenancy.principal(req.headers)).models;
+    } catch (err) {
+      writeError(res, asSwitchyardError(err));
+      return;
+    }
     const created = epochSeconds();
-    const data = [...this.runtime.byModel.keys(), ...this.runtime.tiers.keys()].map((id) => ({
+    const names = [...this.runtime.byModel.keys(), ...this.runtime.tiers.keys()];
+    const data = names.filter((id) => allowed === null || allowed.includes(id)).map((id) => ({
       id,
       object: 'model',
       created,

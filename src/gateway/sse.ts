@@ -11,6 +11,8 @@ export interface Usage {
   completionTokens: number;
   /** Prompt tokens served from the engine's prefix cache, when the engine reports them. */
   cachedTokens: number | null;
+  /** Reasoning tokens (inside `completionTokens`, as OpenAI counts them), when reported. */
+  reasoningTokens: number | null;
 }
 
 /** Reads usage from a parsed response or chunk; null when absent. */
@@ -21,6 +23,7 @@ export function readUsage(obj: unknown): Usage | null {
         prompt_tokens?: unknown;
         completion_tokens?: unknown;
         prompt_tokens_details?: { cached_tokens?: unknown } | null;
+        completion_tokens_details?: { reasoning_tokens?: unknown } | null;
       };
     } | null
   )?.usage;
@@ -28,7 +31,13 @@ export function readUsage(obj: unknown): Usage | null {
   const p = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0;
   const c = typeof u.completion_tokens === 'number' ? u.completion_tokens : 0;
   const cached = u.prompt_tokens_details?.cached_tokens;
-  return { promptTokens: p, completionTokens: c, cachedTokens: typeof cached === 'number' ? cached : null };
+  const reasoning = u.completion_tokens_details?.reasoning_tokens;
+  return {
+    promptTokens: p,
+    completionTokens: c,
+    cachedTokens: typeof cached === 'number' ? cached : null,
+    reasoningTokens: typeof reasoning === 'number' ? reasoning : null,
+  };
 }
 
 const USAGE_KEY = Buffer.from('"usage"');

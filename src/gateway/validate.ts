@@ -65,10 +65,17 @@ export interface InferenceBody {
 
 /** Validates `body` for `op`; throws SWY_ERR_INVALID_REQUEST naming the first bad field. */
 export function validateBody(op: Operation, body: unknown): InferenceBody {
+  parseWith(SCHEMAS[op], body);
+  // Validation passed: forward the caller's own object so unknown fields keep their exact values.
+  return body as InferenceBody;
+}
+
+/** `body` parsed by `schema` (a JSON object); throws SWY_ERR_INVALID_REQUEST naming the first bad field. */
+export function parseWith<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new SwitchyardError('SWY_ERR_INVALID_REQUEST', 'request body must be a JSON object');
   }
-  const result = SCHEMAS[op].safeParse(body);
+  const result = schema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const param = formatPath(issue.path);
@@ -77,8 +84,7 @@ export function validateBody(op: Operation, body: unknown): InferenceBody {
       param: param || null,
     });
   }
-  // Validation passed: forward the caller's own object so unknown fields keep their exact values.
-  return body as InferenceBody;
+  return result.data;
 }
 
 /** A cheap prompt-size estimate in tokens (≈ 4 characters a token) for routing signals. */

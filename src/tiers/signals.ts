@@ -11,7 +11,7 @@ export type PromptBody = Readonly<Record<string, unknown>>;
 /** Request headers as Node gives them: lower-case names. */
 export type HeaderBag = Readonly<Record<string, string | readonly string[] | undefined>>;
 
-/** Header naming the tenant until API keys carry it. */
+/** Header naming the tenant of a gateway without authentication (ignored when keys are on). */
 export const TENANT_HEADER = 'x-switchyard-tenant';
 
 /** The signals of one request, computed lazily and memoised. */
@@ -24,6 +24,8 @@ export class TierSignals {
     private readonly headers: HeaderBag,
     /** The gateway's prompt size estimate, in tokens. */
     readonly promptTokens: number,
+    /** The tenant from the caller's key; undefined: the tenant header names it (no authentication). */
+    private readonly keyTenant?: string,
   ) {}
 
   /** The last user message of a chat (its text parts joined), or the prompt / input text. */
@@ -45,12 +47,11 @@ export class TierSignals {
   }
 
   /**
-   * The tenant the request belongs to.
-   * TODO(#5): take it from the API key once the keys/tenants store exists; a client can set this
-   * header to anything, so a tenant rule is a routing hint, not an access control.
+   * The tenant the request belongs to: its key's when authentication is on (the header is then
+   * ignored: a client could name any tenant in it), else the `x-switchyard-tenant` header's.
    */
   get tenant(): string | undefined {
-    return this.header(TENANT_HEADER);
+    return this.keyTenant ?? this.header(TENANT_HEADER);
   }
 }
 
