@@ -18,6 +18,10 @@
  * `loadSpend` is given and the counter does not exist yet, costs two more round trips: the script
  * answers which counters are missing, they are seeded with SET NX (so two replicas seeding at once
  * add the ledger's spend once), and the script runs again.
+ *
+ * When Redis fails, `admit` and `settle` reject: whether to fail open or closed is the gateway's
+ * choice. A failed settlement is not retried: its slot comes back with the lease, and its token and
+ * cost reservations stay counted (the safe side).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';

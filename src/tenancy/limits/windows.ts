@@ -14,7 +14,8 @@
  *   `leaseMs`, so a crashed replica's slots come back).
  * - budget: spend plus outstanding reservations per UTC day or month; a request is admitted while
  *   that total is under the budget (its estimate may overshoot), refused once it is reached.
- *   Alerts fire once per scope and period: `soft` at alertAt × usd, `hard` at usd.
+ *   Alerts fire once per scope and period, when that total (reservations included) reaches
+ *   alertAt × usd (`soft`) or usd (`hard`), at an admission or a settlement.
  * Scopes are checked in the order given (tenant → … → model) and, within one, in LIMIT_ORDER; the
  * first failure is the one reported, and nothing is reserved anywhere.
  */
