@@ -221,7 +221,12 @@ export type LimitName =
   | 'budget';
 
 export type AdmitResult =
-  | { readonly ok: true; readonly ticket: LimitTicket }
+  | {
+      readonly ok: true;
+      readonly ticket: LimitTicket;
+      /** Budget alerts this admission's cost reservation crossed (usually none). */
+      readonly alerts: readonly BudgetAlert[];
+    }
   | {
       readonly ok: false;
       readonly limit: LimitName;
