@@ -69,7 +69,8 @@ function jsonOption(v: Values, name: 'json' | 'limits'): Record<string, unknown>
   if (text === undefined) return undefined;
   try {
     const parsed = JSON.parse(text) as unknown;
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new Error('not an object');
     return parsed as Record<string, unknown>;
   } catch (err) {
     throw new UsageError(`--${name}: not a JSON object (${(err as Error).message})`);
@@ -77,7 +78,12 @@ function jsonOption(v: Values, name: 'json' | 'limits'): Record<string, unknown>
 }
 
 function list(s: string | undefined): string[] | undefined {
-  return s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  return s === undefined
+    ? undefined
+    : s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0);
 }
 
 function budget(v: Values): { usd: number; period: string } | undefined {
@@ -110,12 +116,21 @@ export function adminCall(pos: readonly string[], v: Values): ApiCall {
       return {
         method: 'POST',
         path: `${base}/tenants`,
-        body: defined({ id: pos[2], limits: jsonOption(v, 'limits'), budget: budget(v), models: list(v.models) }),
+        body: defined({
+          id: pos[2],
+          limits: jsonOption(v, 'limits'),
+          budget: budget(v),
+          models: list(v.models),
+        }),
       };
     case 'tenants get':
       return { method: 'GET', path: `${base}/tenants/${need(pos, 2, 'tenant id')}` };
     case 'tenants update':
-      return { method: 'PATCH', path: `${base}/tenants/${need(pos, 2, 'tenant id')}`, body: jsonOption(v, 'json') ?? {} };
+      return {
+        method: 'PATCH',
+        path: `${base}/tenants/${need(pos, 2, 'tenant id')}`,
+        body: jsonOption(v, 'json') ?? {},
+      };
     case 'tenants delete':
       return { method: 'DELETE', path: `${base}/tenants/${need(pos, 2, 'tenant id')}` };
     case 'projects list':
@@ -127,7 +142,10 @@ export function adminCall(pos: readonly string[], v: Values): ApiCall {
         body: defined({ id: pos[3], limits: jsonOption(v, 'limits'), budget: budget(v) }),
       };
     case 'keys list':
-      return { method: 'GET', path: `${base}/keys${v.tenant ? `?tenant=${encodeURIComponent(v.tenant)}` : ''}` };
+      return {
+        method: 'GET',
+        path: `${base}/keys${v.tenant ? `?tenant=${encodeURIComponent(v.tenant)}` : ''}`,
+      };
     case 'keys create':
       return {
         method: 'POST',
@@ -146,7 +164,11 @@ export function adminCall(pos: readonly string[], v: Values): ApiCall {
     case 'keys get':
       return { method: 'GET', path: `${base}/keys/${need(pos, 2, 'key id')}` };
     case 'keys update':
-      return { method: 'PATCH', path: `${base}/keys/${need(pos, 2, 'key id')}`, body: jsonOption(v, 'json') ?? {} };
+      return {
+        method: 'PATCH',
+        path: `${base}/keys/${need(pos, 2, 'key id')}`,
+        body: jsonOption(v, 'json') ?? {},
+      };
     case 'keys revoke':
       return { method: 'POST', path: `${base}/keys/${need(pos, 2, 'key id')}/revoke` };
     case 'keys suspend':
@@ -184,7 +206,8 @@ export async function admin(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const token = values.key ?? process.env.SWITCHYARD_ADMIN_KEY;
-  if (token === undefined || token === '') throw new UsageError('give the admin key: --key or SWITCHYARD_ADMIN_KEY');
+  if (token === undefined || token === '')
+    throw new UsageError('give the admin key: --key or SWITCHYARD_ADMIN_KEY');
   const call = adminCall(positionals, values);
   const url = (values.url ?? process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   const res = await fetch(url + call.path, {

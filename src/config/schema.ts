@@ -501,6 +501,11 @@ const databaseSchema = z
      * no usage ledger and no admin-managed tenants or keys (config keys and tenants still work).
      */
     url: z.string().min(1).optional(),
+    /** PostgreSQL schema of Switchyard's tables (one per deployment sharing a database). */
+    schema: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and "_"')
+      .default('switchyard'),
     /** The ledger's batch interval: at most this much usage is lost if the gateway is killed. */
     ledgerFlushMs: positiveInt.max(60_000).default(1_000),
     /** Rows buffered before a batch is written early, and the bound past which the oldest are dropped (and counted). */

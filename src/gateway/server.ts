@@ -466,12 +466,14 @@ export class Gateway {
     }
     const created = epochSeconds();
     const names = [...this.runtime.byModel.keys(), ...this.runtime.tiers.keys()];
-    const data = names.filter((id) => allowed === null || allowed.includes(id)).map((id) => ({
-      id,
-      object: 'model',
-      created,
-      owned_by: 'switchyard',
-    }));
+    const data = names
+      .filter((id) => allowed === null || allowed.includes(id))
+      .map((id) => ({
+        id,
+        object: 'model',
+        created,
+        owned_by: 'switchyard',
+      }));
     json(res, 200, { object: 'list', data });
   }
 

@@ -65,7 +65,7 @@ export interface InferenceBody {
 
 /** Validates `body` for `op`; throws SWY_ERR_INVALID_REQUEST naming the first bad field. */
 export function validateBody(op: Operation, body: unknown): InferenceBody {
-  parseWith(SCHEMAS[op], body);
+  parseWith<unknown>(SCHEMAS[op], body);
   // Validation passed: forward the caller's own object so unknown fields keep their exact values.
   return body as InferenceBody;
 }

@@ -158,7 +158,8 @@ export class AdminApi {
       res.end(body);
     } catch (err) {
       const e = asSwitchyardError(err);
-      if (e.code === 'SWY_ERR_INTERNAL') this.log.error({ err: (err as Error).message, path }, 'admin API error');
+      if (e.code === 'SWY_ERR_INTERNAL')
+        this.log.error({ err: (err as Error).message, path }, 'admin API error');
       writeError(res, e);
     }
   }
@@ -288,14 +289,16 @@ async function listKeys(c: Call) {
 async function keyOr404(c: Call): Promise<KeyRecord> {
   const k = await c.store.getKey(c.params[0]!);
   // A tenant admin asking for another tenant's key learns nothing, not even that it exists.
-  if (k === null || (!isAdmin(c.caller) && k.tenant !== c.caller.tenant)) throw notFound(`key ${c.params[0]}`);
+  if (k === null || (!isAdmin(c.caller) && k.tenant !== c.caller.tenant))
+    throw notFound(`key ${c.params[0]}`);
   return k;
 }
 
 async function createKey(c: Call) {
   const b = parseWith(keyCreate, await c.body());
   requireTenant(c.caller, b.tenant);
-  if (b.roles.includes('admin') && !isAdmin(c.caller)) throw forbidden('only an admin key can create admin keys');
+  if (b.roles.includes('admin') && !isAdmin(c.caller))
+    throw forbidden('only an admin key can create admin keys');
   if ((await c.store.getTenant(b.tenant)) === null) throw notFound(`tenant ${b.tenant}`);
   if (b.project !== null && (await c.store.getProject(b.tenant, b.project)) === null)
     throw notFound(`project ${b.tenant}/${b.project}`);
@@ -327,7 +330,13 @@ async function patchKey(c: Call) {
   const b = parseWith(keyPatch, await c.body());
   const next: KeyRecord = { ...k, ...b };
   await c.store.updateKey(next);
-  await audited(c, b.suspended === undefined ? 'key.update' : b.suspended ? 'key.suspend' : 'key.resume', k.tenant, k.id, b);
+  await audited(
+    c,
+    b.suspended === undefined ? 'key.update' : b.suspended ? 'key.suspend' : 'key.resume',
+    k.tenant,
+    k.id,
+    b,
+  );
   return publicKey(next);
 }
 
@@ -345,7 +354,9 @@ function timeParam(q: URLSearchParams, name: string, dflt: number): number {
   if (v === null) return dflt;
   const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
   if (!Number.isFinite(ms))
-    throw new SwitchyardError('SWY_ERR_INVALID_REQUEST', `${name}: not a date or ms timestamp`, { param: name });
+    throw new SwitchyardError('SWY_ERR_INVALID_REQUEST', `${name}: not a date or ms timestamp`, {
+      param: name,
+    });
   return ms;
 }
 
@@ -359,7 +370,9 @@ async function usage(c: Call) {
   const groupBy = (q.get('group_by') ?? '').split(',').filter((g) => g.length > 0);
   for (const g of groupBy)
     if (g !== 'key' && g !== 'model')
-      throw new SwitchyardError('SWY_ERR_INVALID_REQUEST', 'group_by: key, model or both', { param: 'group_by' });
+      throw new SwitchyardError('SWY_ERR_INVALID_REQUEST', 'group_by: key, model or both', {
+        param: 'group_by',
+      });
   const now = Date.now();
   const query: UsageQuery = {
     ...(tenant === undefined ? {} : { tenant }),

@@ -75,7 +75,9 @@ function scopesOf(
   keyId: string,
   k: Level,
 ): LimitScope[] {
-  const scopes: LimitScope[] = [{ level: 'tenant', id: `tenant:${tenant}`, limits: t.limits, budget: t.budget }];
+  const scopes: LimitScope[] = [
+    { level: 'tenant', id: `tenant:${tenant}`, limits: t.limits, budget: t.budget },
+  ];
   if (project !== null && p !== null)
     scopes.push({ level: 'project', id: `project:${tenant}/${project}`, limits: p.limits, budget: p.budget });
   scopes.push({ level: 'key', id: `key:${tenant}/${keyId}`, limits: k.limits, budget: k.budget });
@@ -112,7 +114,8 @@ export class IdentityResolver {
     }
     for (const k of config.auth.keys) {
       const token = k.key ?? readFileSync(k.keyFile!, 'utf8').split('\n')[0]!.trim();
-      if (token.length < 16) throw new Error(`auth.keys ${k.name}: the key in ${k.keyFile} is shorter than 16 characters`);
+      if (token.length < 16)
+        throw new Error(`auth.keys ${k.name}: the key in ${k.keyFile} is shorter than 16 characters`);
       this.addConfigKey(token, k);
     }
   }
@@ -139,7 +142,12 @@ export class IdentityResolver {
   private configTenant(id: string): Level & { models: readonly string[] | null; storeContent: boolean } {
     const t = this.config.tenants[id];
     if (t === undefined) return { ...NO_LIMITS, models: null, storeContent: false };
-    return { limits: t.limits, budget: t.budget ?? null, models: t.models ?? null, storeContent: t.storeContent };
+    return {
+      limits: t.limits,
+      budget: t.budget ?? null,
+      models: t.models ?? null,
+      storeContent: t.storeContent,
+    };
   }
 
   /** The anonymous caller of a gateway without authentication: the tenant its header names. */
@@ -215,14 +223,20 @@ export class IdentityResolver {
     tenant: TenantRecord | null,
     project: ProjectRecord | null,
   ): Principal | SwitchyardError {
-    const now = this.clock.now();
+    // Expiry and revocation are wall-clock timestamps (the clock's time is monotonic, not epoch).
+    const now = Date.now();
     if (key.revokedMs !== null && key.revokedMs <= now) return unauthorized('This API key has been revoked');
     if (key.expiresMs !== null && key.expiresMs <= now) return unauthorized('This API key has expired');
     if (key.suspended) return unauthorized('This API key is suspended');
     const t =
       tenant === null
         ? this.configTenant(key.tenant)
-        : { limits: tenant.limits, budget: tenant.budget, models: tenant.models, storeContent: tenant.storeContent };
+        : {
+            limits: tenant.limits,
+            budget: tenant.budget,
+            models: tenant.models,
+            storeContent: tenant.storeContent,
+          };
     if (tenant?.suspended) return unauthorized(`Tenant ${key.tenant} is suspended`);
     return {
       keyId: key.id,

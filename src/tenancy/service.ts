@@ -20,7 +20,15 @@ import { LocalLimiter } from './limits/local.js';
 import { RedisLimiter } from './limits/redis.js';
 import { type Prices, costUsd } from './prices.js';
 import { openStore } from './store/index.js';
-import type { LimitName, LimitScope, LimitTicket, Limiter, Reservation, TenancyStore } from './types.js';
+import type {
+  BudgetAlert,
+  LimitName,
+  LimitScope,
+  LimitTicket,
+  Limiter,
+  Reservation,
+  TenancyStore,
+} from './types.js';
 
 const LIMIT_ERRORS = {
   requests_per_minute: 'SWY_ERR_RATE_LIMIT_REQUESTS',
@@ -89,7 +97,7 @@ export class Tenancy {
   private identity: IdentityResolver;
 
   private constructor(
-    private config: SwitchyardConfig,
+    config: SwitchyardConfig,
     readonly store: TenancyStore | null,
     readonly limiter: Limiter,
     readonly ledger: UsageLedger | null,
@@ -102,7 +110,10 @@ export class Tenancy {
   static async open(config: SwitchyardConfig, clock: Clock, log: Logger): Promise<Tenancy> {
     const warning = checkExposure(config);
     if (warning !== null) log.warn(warning);
-    const store = config.database.url === undefined ? null : openStore(config.database.url);
+    const store =
+      config.database.url === undefined
+        ? null
+        : openStore(config.database.url, { schema: config.database.schema });
     try {
       await store?.migrate();
       // Budgets resume from the ledger after a restart (the ledger's last interval excepted).
@@ -113,7 +124,7 @@ export class Tenancy {
       const limiter: Limiter =
         config.redis.url === undefined
           ? new LocalLimiter({ loadSpend })
-          : new RedisLimiter({ url: config.redis.url, prefix: config.redis.prefix, loadSpend });
+          : new RedisLimiter({ redis: config.redis.url, prefix: config.redis.prefix, loadSpend });
       const d = config.database;
       const ledger =
         store === null
@@ -138,7 +149,6 @@ export class Tenancy {
 
   /** A reload: config keys and tenants change; the store, limiter and ledger stay. */
   reconfigure(config: SwitchyardConfig): void {
-    this.config = config;
     this.identity = new IdentityResolver(config, this.store, this.clock);
   }
 
@@ -201,7 +211,8 @@ export class Tenancy {
         reasoningTokens: 0,
       }),
     };
-    const r = await this.limiter.admit(p.scopes, reservation, this.clock.now());
+    // Minute windows and budget periods are UTC calendar time: epoch ms, not the monotonic clock.
+    const r = await this.limiter.admit(p.scopes, reservation, Date.now());
     if (!r.ok) {
       throw new SwitchyardError(
         LIMIT_ERRORS[r.limit],
@@ -209,6 +220,7 @@ export class Tenancy {
         { retryAfterS: Math.max(1, Math.ceil(r.retryAfterS)) },
       );
     }
+    this.logAlerts(r.alerts);
     return { ticket: r.ticket, injectMaxTokens, reservation };
   }
 
@@ -218,14 +230,12 @@ export class Tenancy {
     if (admission?.ticket) {
       const ticket = admission.ticket;
       this.limiter
-        .settle(ticket, { inputTokens: o.inputTokens, outputTokens: o.outputTokens, costUsd: cost }, this.clock.now())
-        .then((alerts) => {
-          for (const a of alerts)
-            this.log.warn(
-              { scope: a.scopeId, spentUsd: a.spentUsd, budgetUsd: a.budgetUsd, kind: a.kind },
-              a.kind === 'hard' ? 'budget exhausted' : 'budget alert',
-            );
-        })
+        .settle(
+          ticket,
+          { inputTokens: o.inputTokens, outputTokens: o.outputTokens, costUsd: cost },
+          Date.now(),
+        )
+        .then((alerts) => this.logAlerts(alerts))
         .catch((err: Error) => this.log.error({ err: err.message }, 'limit settlement failed'));
     }
     this.ledger?.append({
@@ -249,6 +259,14 @@ export class Tenancy {
       reason: o.reason,
       content: null,
     });
+  }
+
+  private logAlerts(alerts: readonly BudgetAlert[]): void {
+    for (const a of alerts)
+      this.log.warn(
+        { scope: a.scopeId, spentUsd: a.spentUsd, budgetUsd: a.budgetUsd, kind: a.kind },
+        a.kind === 'hard' ? 'budget exhausted' : 'budget alert',
+      );
   }
 
   async close(): Promise<void> {

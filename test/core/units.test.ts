@@ -69,7 +69,12 @@ describe('usageOfJsonBody', () => {
       choices: [{ message: { content: 'he said "usage": {"prompt_tokens": 99} here' } }],
       usage: { prompt_tokens: 12, completion_tokens: 3, prompt_tokens_details: { cached_tokens: 8 } },
     };
-    assert.deepEqual(usage(body), { promptTokens: 12, completionTokens: 3, cachedTokens: 8, reasoningTokens: null });
+    assert.deepEqual(usage(body), {
+      promptTokens: 12,
+      completionTokens: 3,
+      cachedTokens: 8,
+      reasoningTokens: null,
+    });
     assert.deepEqual(usage('{"usage" : { "prompt_tokens": 5, "completion_tokens": 0 }\n}'), {
       promptTokens: 5,
       completionTokens: 0,
@@ -96,7 +101,12 @@ describe('SseRelay', () => {
       const r = new SseRelay(false);
       const out = Buffer.concat([r.push(bytes.subarray(0, cut)), r.push(bytes.subarray(cut)), r.flush()]);
       assert.equal(out.toString(), text, `split at ${cut}`);
-      assert.deepEqual(r.usage, { promptTokens: 5, completionTokens: 9, cachedTokens: null, reasoningTokens: null });
+      assert.deepEqual(r.usage, {
+        promptTokens: 5,
+        completionTokens: 9,
+        cachedTokens: null,
+        reasoningTokens: null,
+      });
       assert.ok(r.sawDone && r.sawContent);
     }
   });

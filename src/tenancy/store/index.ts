@@ -13,8 +13,8 @@ import type { TenancyStore } from '../types.js';
  * `sqlite:PATH` (also `sqlite://PATH`), `:memory:` or a plain file path → {@link SqliteStore}.
  * Any other `scheme://` is refused rather than taken for a file name.
  */
-export function openStore(url: string): TenancyStore {
-  if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresStore(url);
+export function openStore(url: string, opts: { schema?: string } = {}): TenancyStore {
+  if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresStore(url, opts.schema);
   if (/^sqlite:/i.test(url)) {
     const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
     if (path === '') throw new Error(`store URL ${url} names no file (use sqlite:PATH or sqlite::memory:)`);
