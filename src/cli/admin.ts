@@ -104,99 +104,94 @@ function need(args: readonly string[], i: number, what: string): string {
   return encodeURIComponent(a);
 }
 
+const BASE = '/admin/v1';
+const id = (pos: readonly string[], what: string) => need(pos, 2, what);
+
+/** Each `RESOURCE VERB` → its API call. */
+const COMMANDS: Record<string, (pos: readonly string[], v: Values) => ApiCall> = {
+  'tenants list': () => ({ method: 'GET', path: `${BASE}/tenants` }),
+  'tenants create': (pos, v) => ({
+    method: 'POST',
+    path: `${BASE}/tenants`,
+    body: defined({ id: pos[2], limits: jsonOption(v, 'limits'), budget: budget(v), models: list(v.models) }),
+  }),
+  'tenants get': (pos) => ({ method: 'GET', path: `${BASE}/tenants/${id(pos, 'tenant id')}` }),
+  'tenants update': (pos, v) => ({
+    method: 'PATCH',
+    path: `${BASE}/tenants/${id(pos, 'tenant id')}`,
+    body: jsonOption(v, 'json') ?? {},
+  }),
+  'tenants delete': (pos) => ({ method: 'DELETE', path: `${BASE}/tenants/${id(pos, 'tenant id')}` }),
+  'projects list': (pos) => ({ method: 'GET', path: `${BASE}/tenants/${id(pos, 'tenant id')}/projects` }),
+  'projects create': (pos, v) => ({
+    method: 'POST',
+    path: `${BASE}/tenants/${id(pos, 'tenant id')}/projects`,
+    body: defined({ id: pos[3], limits: jsonOption(v, 'limits'), budget: budget(v) }),
+  }),
+  'keys list': (_pos, v) => ({
+    method: 'GET',
+    path: `${BASE}/keys${v.tenant ? `?tenant=${encodeURIComponent(v.tenant)}` : ''}`,
+  }),
+  'keys create': (_pos, v) => ({
+    method: 'POST',
+    path: `${BASE}/keys`,
+    body: defined({
+      tenant: v.tenant,
+      project: v.project,
+      name: v.name,
+      roles: list(v.roles),
+      models: list(v.models),
+      limits: jsonOption(v, 'limits'),
+      budget: budget(v),
+      ttlSeconds: v.ttl === undefined ? undefined : Number(v.ttl),
+    }),
+  }),
+  'keys get': (pos) => ({ method: 'GET', path: `${BASE}/keys/${id(pos, 'key id')}` }),
+  'keys update': (pos, v) => ({
+    method: 'PATCH',
+    path: `${BASE}/keys/${id(pos, 'key id')}`,
+    body: jsonOption(v, 'json') ?? {},
+  }),
+  'keys revoke': (pos) => ({ method: 'POST', path: `${BASE}/keys/${id(pos, 'key id')}/revoke` }),
+  'keys suspend': (pos) => ({
+    method: 'PATCH',
+    path: `${BASE}/keys/${id(pos, 'key id')}`,
+    body: { suspended: true },
+  }),
+  'keys resume': (pos) => ({
+    method: 'PATCH',
+    path: `${BASE}/keys/${id(pos, 'key id')}`,
+    body: { suspended: false },
+  }),
+  usage: (_pos, v) => report('usage', v),
+  audit: (_pos, v) => report('audit', v),
+};
+
+/** `usage` and `audit`: a GET with the filters as query parameters. */
+function report(resource: 'usage' | 'audit', v: Values): ApiCall {
+  const q = new URLSearchParams(
+    defined({
+      tenant: v.tenant,
+      key: resource === 'usage' ? v['key-id'] : undefined,
+      model: v.models,
+      from: v.from,
+      to: v.to,
+      bucket: v.bucket,
+      group_by: v['group-by'],
+      limit: v.limit,
+    }) as Record<string, string>,
+  ).toString();
+  return { method: 'GET', path: `${BASE}/${resource}${q ? `?${q}` : ''}` };
+}
+
 /** The API call of a command line. */
 export function adminCall(pos: readonly string[], v: Values): ApiCall {
   const [resource, verb] = pos;
-  const base = '/admin/v1';
-  const key = `${resource ?? ''} ${verb ?? ''}`.trim();
-  switch (key) {
-    case 'tenants list':
-      return { method: 'GET', path: `${base}/tenants` };
-    case 'tenants create':
-      return {
-        method: 'POST',
-        path: `${base}/tenants`,
-        body: defined({
-          id: pos[2],
-          limits: jsonOption(v, 'limits'),
-          budget: budget(v),
-          models: list(v.models),
-        }),
-      };
-    case 'tenants get':
-      return { method: 'GET', path: `${base}/tenants/${need(pos, 2, 'tenant id')}` };
-    case 'tenants update':
-      return {
-        method: 'PATCH',
-        path: `${base}/tenants/${need(pos, 2, 'tenant id')}`,
-        body: jsonOption(v, 'json') ?? {},
-      };
-    case 'tenants delete':
-      return { method: 'DELETE', path: `${base}/tenants/${need(pos, 2, 'tenant id')}` };
-    case 'projects list':
-      return { method: 'GET', path: `${base}/tenants/${need(pos, 2, 'tenant id')}/projects` };
-    case 'projects create':
-      return {
-        method: 'POST',
-        path: `${base}/tenants/${need(pos, 2, 'tenant id')}/projects`,
-        body: defined({ id: pos[3], limits: jsonOption(v, 'limits'), budget: budget(v) }),
-      };
-    case 'keys list':
-      return {
-        method: 'GET',
-        path: `${base}/keys${v.tenant ? `?tenant=${encodeURIComponent(v.tenant)}` : ''}`,
-      };
-    case 'keys create':
-      return {
-        method: 'POST',
-        path: `${base}/keys`,
-        body: defined({
-          tenant: v.tenant,
-          project: v.project,
-          name: v.name,
-          roles: list(v.roles),
-          models: list(v.models),
-          limits: jsonOption(v, 'limits'),
-          budget: budget(v),
-          ttlSeconds: v.ttl === undefined ? undefined : Number(v.ttl),
-        }),
-      };
-    case 'keys get':
-      return { method: 'GET', path: `${base}/keys/${need(pos, 2, 'key id')}` };
-    case 'keys update':
-      return {
-        method: 'PATCH',
-        path: `${base}/keys/${need(pos, 2, 'key id')}`,
-        body: jsonOption(v, 'json') ?? {},
-      };
-    case 'keys revoke':
-      return { method: 'POST', path: `${base}/keys/${need(pos, 2, 'key id')}/revoke` };
-    case 'keys suspend':
-    case 'keys resume':
-      return {
-        method: 'PATCH',
-        path: `${base}/keys/${need(pos, 2, 'key id')}`,
-        body: { suspended: verb === 'suspend' },
-      };
-    default:
-      break;
-  }
-  if (resource === 'usage' || resource === 'audit') {
-    const q = new URLSearchParams(
-      defined({
-        tenant: v.tenant,
-        key: resource === 'usage' ? v['key-id'] : undefined,
-        model: v.models,
-        from: v.from,
-        to: v.to,
-        bucket: v.bucket,
-        group_by: v['group-by'],
-        limit: v.limit,
-      }) as Record<string, string>,
-    ).toString();
-    return { method: 'GET', path: `${base}/${resource}${q ? `?${q}` : ''}` };
-  }
-  throw new UsageError(`unknown admin command "${key}"`);
+  const key =
+    resource === 'usage' || resource === 'audit' ? resource : `${resource ?? ''} ${verb ?? ''}`.trim();
+  const command = COMMANDS[key];
+  if (command === undefined) throw new UsageError(`unknown admin command "${key}"`);
+  return command(pos, v);
 }
 
 export async function admin(args: string[]): Promise<number> {

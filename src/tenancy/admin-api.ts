@@ -8,10 +8,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { budgetSchema, limitSpecSchema, tenancyId } from '../config/schema.js';
+import { budgetSchema, limitSpecSchema, tenancyId } from '../config/tenancy-schema.js';
 import { SwitchyardError } from '../core/errors.js';
 import { asSwitchyardError, writeError } from '../gateway/errors.js';
-import { parseJson, readBody } from '../gateway/proxy.js';
+import { parseJson, readBody } from '../gateway/body.js';
 import { parseWith } from '../gateway/validate.js';
 import type { Logger } from '../obs/logger.js';
 import type { Principal } from './identity.js';

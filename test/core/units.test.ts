@@ -67,18 +67,24 @@ describe('usageOfJsonBody', () => {
     const body = {
       id: 'x',
       choices: [{ message: { content: 'he said "usage": {"prompt_tokens": 99} here' } }],
-      usage: { prompt_tokens: 12, completion_tokens: 3, prompt_tokens_details: { cached_tokens: 8 } },
+      usage: {
+        prompt_tokens: 12,
+        completion_tokens: 3,
+        prompt_tokens_details: { cached_tokens: 8 },
+        completion_tokens_details: { reasoning_tokens: 2 },
+      },
     };
     assert.deepEqual(usage(body), {
       promptTokens: 12,
       completionTokens: 3,
       cachedTokens: 8,
-      reasoningTokens: null,
+      reasoningTokens: 2,
     });
     assert.deepEqual(usage('{"usage" : { "prompt_tokens": 5, "completion_tokens": 0 }\n}'), {
       promptTokens: 5,
       completionTokens: 0,
       cachedTokens: null,
+      reasoningTokens: null,
     });
   });
 
