@@ -36,6 +36,8 @@ export const limitSpecSchema = z.strictObject({
   maxTokensDefault: positiveInt.optional(),
   /** The largest `max_tokens` a request may ask for; more is refused with 400. */
   maxTokensCeiling: positiveInt.optional(),
+  /** A stream that carries more output tokens is ended cleanly (`finish_reason: "length"`). */
+  maxOutputTokensPerRequest: positiveInt.optional(),
 });
 
 /** A USD budget over a UTC day or month: a soft alert at `alertAt`, a hard stop at `usd`. */

@@ -179,7 +179,8 @@ export class RequestContext {
       latencyMs: now - this.startMs,
       ttftMs: Number.isNaN(this.firstTokenMs) ? null : this.firstTokenMs - this.startMs,
       status,
-      reason: status < 400 ? null : (this.reason ?? (status === 499 ? 'client_closed' : `http_${status}`)),
+      // A success may carry a reason too (a stream the output guard ended).
+      reason: this.reason ?? (status < 400 ? null : status === 499 ? 'client_closed' : `http_${status}`),
     });
   }
 

@@ -439,7 +439,7 @@ async function attemptUpstream(
     }
     state.breaker.onSuccess();
     if (status >= 400 || !stream) await relayJson(upstream, res, ctx, hold);
-    else await relayStream(upstream, res, ctx, injectUsage);
+    else await relayStream(upstream, res, ctx, injectUsage, op);
     return null;
   } catch (err) {
     if (ctx.abort.signal.aborted) return clientGone(ctx);
@@ -522,7 +522,9 @@ async function relayStream(
   res: ServerResponse,
   ctx: RequestContext,
   stripUsage: boolean,
+  op: Operation,
 ): Promise<void> {
+  const guard = ctx.admission?.outputGuard ?? Number.POSITIVE_INFINITY;
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
@@ -538,12 +540,36 @@ async function relayStream(
       ctx.markTokens(relay.contentEvents - told);
       told = relay.contentEvents;
     }
+    if (told > guard) {
+      // Leaving the loop destroys the upstream body, which cancels the upstream request.
+      res.end(Buffer.concat([out, outputLimitEvent(ctx, op, guard)]));
+      ctx.reason = 'output_token_limit';
+      ctx.finish(200);
+      return;
+    }
     if (!res.write(out)) await drained(res, ctx.abort.signal);
   }
   const tail = relay.flush();
   ctx.usage = relay.usage;
   res.end(tail);
   ctx.finish(200);
+}
+
+/**
+ * The last events of a stream the runaway-output guard ends: a chunk with `finish_reason: "length"`
+ * (what every OpenAI client handles) that also names the guard, then `[DONE]`.
+ */
+function outputLimitEvent(ctx: RequestContext, op: Operation, limit: number): Buffer {
+  const chat = op === 'chat';
+  const chunk = {
+    id: `swy-${ctx.id}`,
+    object: chat ? 'chat.completion.chunk' : 'text_completion',
+    created: Math.floor(Date.now() / 1000),
+    model: ctx.modelAsked,
+    choices: [{ index: 0, ...(chat ? { delta: {} } : { text: '' }), finish_reason: 'length' }],
+    switchyard: { stopped: 'output_token_limit', limit },
+  };
+  return Buffer.from(`data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`);
 }
 
 function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {

@@ -50,6 +50,8 @@ export interface Admission {
   /** `max_tokens` to send upstream when a default applied (the request named none); else null. */
   readonly injectMaxTokens: number | null;
   readonly reservation: Reservation;
+  /** Output tokens after which a stream is ended (the smallest `maxOutputTokensPerRequest`); null: none. */
+  readonly outputGuard: number | null;
 }
 
 /** How one request ended, for settlement and the ledger. */
@@ -185,11 +187,13 @@ export class Tenancy {
       );
     }
     let ceiling = Number.POSITIVE_INFINITY;
+    let guard = Number.POSITIVE_INFINITY;
     let dflt: number | null = null;
     // Outermost first: each level's ceiling caps; the innermost default wins.
     for (const s of p.scopes) {
       if (s.limits.maxTokensCeiling !== undefined) ceiling = Math.min(ceiling, s.limits.maxTokensCeiling);
       if (s.limits.maxTokensDefault !== undefined) dflt = s.limits.maxTokensDefault;
+      guard = Math.min(guard, s.limits.maxOutputTokensPerRequest ?? guard);
     }
     if (a.maxTokens !== null && a.maxTokens > ceiling) {
       throw new SwitchyardError(
@@ -221,7 +225,12 @@ export class Tenancy {
       );
     }
     this.logAlerts(r.alerts);
-    return { ticket: r.ticket, injectMaxTokens, reservation };
+    return {
+      ticket: r.ticket,
+      injectMaxTokens,
+      reservation,
+      outputGuard: Number.isFinite(guard) ? guard : null,
+    };
   }
 
   /** Settles a request's reservation and appends its ledger row (never throws, never waits on I/O). */

@@ -20,6 +20,12 @@ export interface LimitSpec {
   readonly maxTokensDefault?: number;
   /** The largest `max_tokens` a request may ask for (larger is refused with 400). */
   readonly maxTokensCeiling?: number;
+  /**
+   * Output tokens a streamed answer may carry, whatever it asked for (the runaway-output guard: an
+   * upstream that ignores `max_tokens`, or a prompt that makes a model write until the limit); the
+   * stream is ended cleanly with `finish_reason: "length"` when it crosses this.
+   */
+  readonly maxOutputTokensPerRequest?: number;
 }
 
 /** A spending cap in USD over a calendar period (UTC). */

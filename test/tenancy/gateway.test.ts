@@ -312,6 +312,59 @@ describe('tenancy through the gateway (SQLite)', () => {
   });
 });
 
+describe('tenancy: the runaway-output guard', () => {
+  const fake = new FakeUpstream();
+  let g: Running;
+  after(async () => {
+    await g?.gw.shutdown(1_000);
+    await fake.close();
+  });
+
+  it('ends a stream past maxOutputTokensPerRequest with finish_reason length, and meters what was sent', async () => {
+    const chunk = (content: string) =>
+      JSON.stringify({
+        id: 'c',
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, delta: { content }, finish_reason: null }],
+      });
+    // 40 content events; the upstream ignores any max_tokens and would send them all.
+    fake.mode = {
+      kind: 'stream',
+      delayMs: 1,
+      events: [...Array.from({ length: 40 }, (_, i) => chunk(`t${i} `)), '[DONE]'],
+    };
+    g = await start(await fake.listen(), { database: { url: 'sqlite::memory:', ledgerFlushMs: 60_000 } });
+    await g.admin('POST', '/admin/v1/tenants', { id: 'acme', limits: { maxOutputTokensPerRequest: 5 } });
+    const k = await g.admin('POST', '/admin/v1/keys', { tenant: 'acme', name: 'agent' });
+    const stream = await g.client(k.body.key).chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'write forever' }],
+      stream: true,
+    });
+    const contents: string[] = [];
+    let finish: string | null = null;
+    let stopped: unknown;
+    for await (const c of stream) {
+      const choice = c.choices[0];
+      if (choice?.delta?.content) contents.push(choice.delta.content);
+      if (choice?.finish_reason) {
+        finish = choice.finish_reason;
+        stopped = (c as unknown as { switchyard?: unknown }).switchyard;
+      }
+    }
+    // The guard acts on the first event past the limit: 6 of the 40 reached the client.
+    assert.equal(contents.length, 6);
+    assert.equal(finish, 'length');
+    assert.deepEqual(stopped, { stopped: 'output_token_limit', limit: 5 });
+    await g.gw.tenancy.ledger!.flush();
+    const usage = await g.admin('GET', '/admin/v1/usage?tenant=acme');
+    assert.equal(usage.body.data[0].outputTokens, 6);
+    assert.equal(usage.body.data[0].errors, 0);
+  });
+});
+
 describe('tenancy: revocation across two gateway replicas on PostgreSQL', () => {
   const fake = new FakeUpstream();
   const schema = `swy_gw_${process.pid}_${randomBytes(4).toString('hex')}`;
