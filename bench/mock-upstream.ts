@@ -10,8 +10,9 @@
  *   GET  /v1/models, GET /health
  *
  * Per-request knobs travel in the JSON body (the gateway forwards unknown fields unchanged):
- * `"mock_chunks":N` and `"mock_chunk_delay_ms":MS` (0 = all chunks back to back, one write each).
- * They are read with regular expressions on the raw body, not JSON.parse, to keep the mock cheap.
+ * `"mock_chunks":N` and `"mock_chunk_delay_ms":MS` (0 = all chunks back to back, one write each);
+ * `"mock_prompt_tokens":N`, the `prompt_tokens` a non-streamed answer reports (default 12), so that a
+ * bench of token limits can give prompts a known upstream count. They are read with regular expressions on the raw body, not JSON.parse, to keep the mock cheap.
  * Env: MOCK_HOST (127.0.0.1), MOCK_PORT (0 = any), MOCK_STREAM_CHUNKS (100), MOCK_MODEL (mock-gpt).
  * Sends `{type:'ready', port}` to its parent once listening; exits on SIGTERM or `{type:'stop'}`.
  */
@@ -85,6 +86,25 @@ const STREAM_RE = /"stream"\s*:\s*true/;
 const USAGE_RE = /"include_usage"\s*:\s*true/;
 const CHUNKS_RE = /"mock_chunks"\s*:\s*(\d+)/;
 const DELAY_RE = /"mock_chunk_delay_ms"\s*:\s*(\d+)/;
+const PROMPT_TOKENS_RE = /"mock_prompt_tokens"\s*:\s*(\d+)/;
+
+/** Non-streamed answers reporting `mock_prompt_tokens`, built once per count. */
+const completionsByPrompt = new Map<number, { body: Buffer; headers: string[] }>();
+function completionFor(promptTokens: number): { body: Buffer; headers: string[] } {
+  let c = completionsByPrompt.get(promptTokens);
+  if (c === undefined) {
+    const parsed = JSON.parse(completion.toString('utf8')) as { usage: Record<string, number> };
+    parsed.usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: 8,
+      total_tokens: promptTokens + 8,
+    };
+    const body = Buffer.from(JSON.stringify(parsed));
+    c = { body, headers: ['content-type', 'application/json', 'content-length', String(body.length)] };
+    if (completionsByPrompt.size < 1000) completionsByPrompt.set(promptTokens, c);
+  }
+  return c;
+}
 
 function sendStream(res: ServerResponse, body: string): void {
   const n = Math.min(MAX_CHUNKS, Math.max(1, Number(CHUNKS_RE.exec(body)?.[1] ?? DEFAULT_CHUNKS)));
@@ -126,8 +146,10 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     req.on('end', () => {
       if (STREAM_RE.test(body)) sendStream(res, body);
       else {
-        res.writeHead(200, JSON_HEADERS);
-        res.end(completion);
+        const prompt = PROMPT_TOKENS_RE.exec(body);
+        const c = prompt === null ? null : completionFor(Number(prompt[1]));
+        res.writeHead(200, c === null ? JSON_HEADERS : c.headers);
+        res.end(c === null ? completion : c.body);
       }
     });
     return;
