@@ -69,6 +69,47 @@ const configKeySchema = z
     'give exactly one of `key` and `keyFile`',
   );
 
+/** Asymmetric JWS algorithms only: `none` and HMAC (a secret shared with the issuer) are never accepted. */
+const jwsAlgorithm = z.enum([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+]);
+
+/** A claim name, or a dot path into nested claims (`org.id`). */
+const claimPath = z.string().regex(/^[^.]+(\.[^.]+)*$/, 'a claim name or a dot path such as org.id');
+
+/** JWTs from an OIDC issuer, accepted beside keys: one identity per person or service (docs/tenancy.md). */
+const oidcSchema = z.strictObject({
+  /** Must equal the token's `iss`; discovery reads `{issuer}/.well-known/openid-configuration`. */
+  issuer: z.url(),
+  /** Must be one of the token's `aud`. */
+  audience: z.string().min(1),
+  /** The issuer's JWKS; default: the discovery document's `jwks_uri`. */
+  jwksUrl: z.url().optional(),
+  claims: z.strictObject({
+    /** Claim holding the tenant id; a token without it, or naming no known tenant, is refused. */
+    tenant: claimPath,
+    /** Claim holding the project id; absent: no project. */
+    project: claimPath.optional(),
+    /** Claim holding role names (a string or an array), mapped through `roleMap`. */
+    roles: claimPath.optional(),
+    /** The identity the ledger shows: the key id is `oidc:<subject>`. */
+    subject: claimPath.default('sub'),
+  }),
+  /** Claim value → role; values not listed are ignored, and a token with none is a `member`. */
+  roleMap: z.record(z.string(), z.enum(['admin', 'tenant-admin', 'member'])).default({}),
+  algorithms: z.array(jwsAlgorithm).min(1).default(['RS256', 'ES256']),
+});
+
 export const authSchema = z
   .strictObject({
     /**
@@ -86,6 +127,8 @@ export const authSchema = z
      * every replica within this (each replica re-reads a key it uses at most this often).
      */
     cacheMs: positiveInt.max(60_000).default(1_000),
+    /** Accept JWTs of this issuer too (turns authentication on). */
+    oidc: oidcSchema.optional(),
   })
   .prefault({});
 

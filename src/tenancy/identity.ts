@@ -6,13 +6,15 @@
  * `auth.cacheMs` (default 1 s), in the background after half of it, so that a revocation or
  * suspension reaches every gateway replica within that bound without a database read per request.
  * Unknown tokens are cached too (briefly, bounded), so a flood of bad keys cannot become a flood of
- * database reads.
+ * database reads. With `auth.oidc`, a bearer token shaped like a JWT goes to the OIDC verifier
+ * instead, and the tenant it names is resolved here exactly as a key's is.
  */
 import { readFileSync } from 'node:fs';
 import type { SwitchyardConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { SwitchyardError } from '../core/errors.js';
 import { hashToken, sameHash, visiblePrefix } from './keys.js';
+import { OidcVerifier, looksLikeJwt } from './oidc.js';
 import type {
   BudgetSpec,
   KeyRecord,
@@ -26,7 +28,7 @@ import type {
 
 /** The caller of one request. */
 export interface Principal {
-  /** `key_…` for database keys, `config:NAME` for config keys, `anonymous` without authentication. */
+  /** `key_…` for database keys, `config:NAME` for config keys, `oidc:SUBJECT` for OIDC tokens, `anonymous` without authentication. */
   readonly keyId: string;
   /** Hash of the token (the cache key); empty for anonymous callers. */
   readonly keyHash: string;
@@ -46,6 +48,18 @@ interface Level {
   readonly budget: BudgetSpec | null;
 }
 
+/** A tenant's level, with what applies to every caller in it. */
+type TenantLevel = Level & { readonly models: readonly string[] | null; readonly storeContent: boolean };
+
+/** A caller a verified token names, before its tenant and project are looked up. */
+export interface Identity {
+  readonly keyId: string;
+  readonly keyHash: string;
+  readonly tenant: string;
+  readonly project: string | null;
+  readonly roles: readonly Role[];
+}
+
 interface CacheEntry {
   /** null: no such key (a negative entry). */
   readonly value: Principal | SwitchyardError | null;
@@ -59,11 +73,13 @@ function unauthorized(message: string): SwitchyardError {
   return new SwitchyardError('SWY_ERR_UNAUTHORIZED', message, { param: 'authorization' });
 }
 
-/** Whether `config` asks for authentication (written out, or implied by keys or a database). */
+/** Whether `config` asks for authentication (written out, or implied by keys, OIDC or a database). */
 export function authEnabled(config: SwitchyardConfig): boolean {
   const a = config.auth;
   if (a.mode !== undefined) return a.mode === 'keys';
-  return a.apiKeys.length > 0 || a.keys.length > 0 || config.database.url !== undefined;
+  return (
+    a.apiKeys.length > 0 || a.keys.length > 0 || a.oidc !== undefined || config.database.url !== undefined
+  );
 }
 
 /** The scopes of a principal's levels (a level with neither limits nor budget still counts: it names the caller). */
@@ -101,6 +117,7 @@ export class IdentityResolver {
   /** Config keys by token hash. */
   private readonly configKeys = new Map<string, Principal>();
   private readonly cache = new Map<string, CacheEntry>();
+  private readonly oidc: OidcVerifier | null;
   readonly enabled: boolean;
 
   constructor(
@@ -109,6 +126,9 @@ export class IdentityResolver {
     private readonly clock: Clock,
   ) {
     this.enabled = authEnabled(config);
+    const o = config.auth.oidc;
+    this.oidc =
+      o === undefined ? null : new OidcVerifier(o, config.auth.cacheMs, (id) => this.principalOfIdentity(id));
     for (const token of config.auth.apiKeys) {
       this.addConfigKey(token, { name: visiblePrefix(token), tenant: 'default', roles: ['member'] });
     }
@@ -139,7 +159,7 @@ export class IdentityResolver {
   }
 
   /** A tenant from the config, or one with no limits. */
-  private configTenant(id: string): Level & { models: readonly string[] | null; storeContent: boolean } {
+  private configTenant(id: string): TenantLevel {
     const t = this.config.tenants[id];
     if (t === undefined) return { ...NO_LIMITS, models: null, storeContent: false };
     return {
@@ -172,6 +192,7 @@ export class IdentityResolver {
    */
   async authenticate(token: string | null): Promise<Principal> {
     if (token === null) throw unauthorized('You must provide an API key (Authorization: Bearer KEY)');
+    if (this.oidc !== null && looksLikeJwt(token)) return this.oidc.principal(token);
     const hash = hashToken(token);
     const fromConfig = this.configKeys.get(hash);
     if (fromConfig !== undefined && sameHash(fromConfig.keyHash, hash)) return fromConfig;
@@ -228,16 +249,8 @@ export class IdentityResolver {
     if (key.revokedMs !== null && key.revokedMs <= now) return unauthorized('This API key has been revoked');
     if (key.expiresMs !== null && key.expiresMs <= now) return unauthorized('This API key has expired');
     if (key.suspended) return unauthorized('This API key is suspended');
-    const t =
-      tenant === null
-        ? this.configTenant(key.tenant)
-        : {
-            limits: tenant.limits,
-            budget: tenant.budget,
-            models: tenant.models,
-            storeContent: tenant.storeContent,
-          };
-    if (tenant?.suspended) return unauthorized(`Tenant ${key.tenant} is suspended`);
+    const t = this.tenantLevel(key.tenant, tenant);
+    if (t instanceof SwitchyardError) return t;
     return {
       keyId: key.id,
       keyHash: key.hash,
@@ -250,9 +263,44 @@ export class IdentityResolver {
     };
   }
 
+  /** The store's tenant (401 when suspended), else the config's. */
+  private tenantLevel(id: string, tenant: TenantRecord | null): TenantLevel | SwitchyardError {
+    if (tenant === null) return this.configTenant(id);
+    if (tenant.suspended) return unauthorized(`Tenant ${id} is suspended`);
+    return {
+      limits: tenant.limits,
+      budget: tenant.budget,
+      models: tenant.models,
+      storeContent: tenant.storeContent,
+    };
+  }
+
+  /**
+   * The principal of a verified OIDC identity: its tenant's limits, budget and models as a key's,
+   * and its project's when the store has it. A tenant neither in the store nor in the config is
+   * refused: the issuer's claim alone must not open a scope without limits.
+   */
+  private async principalOfIdentity(id: Identity): Promise<Principal | SwitchyardError> {
+    const record = this.store === null ? null : await this.store.getTenant(id.tenant);
+    if (record === null && this.config.tenants[id.tenant] === undefined)
+      return unauthorized(`Tenant ${id.tenant} named by the token is not known to this gateway`);
+    const t = this.tenantLevel(id.tenant, record);
+    if (t instanceof SwitchyardError) return t;
+    const p =
+      id.project === null ? null : ((await this.store?.getProject(id.tenant, id.project)) ?? NO_LIMITS);
+    return {
+      ...id,
+      models: t.models,
+      storeContent: t.storeContent,
+      scopes: scopesOf(id.tenant, t, id.project, p, id.keyId, NO_LIMITS),
+    };
+  }
+
   /** Drops cached keys (after an admin change in this process; other replicas see it within `cacheMs`). */
   invalidate(hash?: string): void {
-    if (hash === undefined) this.cache.clear();
-    else this.cache.delete(hash);
+    if (hash === undefined) {
+      this.cache.clear();
+      this.oidc?.invalidate();
+    } else this.cache.delete(hash);
   }
 }
