@@ -91,7 +91,7 @@ describe('switchyard calibrate', () => {
       '--gpu',
       'emulated',
       '--max-seconds',
-      '36',
+      '60',
       '--max-num-batched-tokens',
       '4096',
       '--max-num-seqs',
