@@ -146,9 +146,10 @@ export class IdentityResolver {
   ): void {
     const t = this.configTenant(k.tenant);
     const keyId = `config:${k.name}`;
-    this.configKeys.set(hashToken(token), {
+    const keyHash = hashToken(token);
+    this.configKeys.set(keyHash, {
       keyId,
-      keyHash: hashToken(token),
+      keyHash,
       tenant: k.tenant,
       project: k.project ?? null,
       roles: k.roles,

@@ -18,6 +18,7 @@ import { bearerToken } from './keys.js';
 import { UsageLedger } from './ledger.js';
 import { LocalLimiter } from './limits/local.js';
 import { RedisLimiter } from './limits/redis.js';
+import { isLimited } from './limits/windows.js';
 import { type Prices, costUsd } from './prices.js';
 import { openStore } from './store/index.js';
 import type {
@@ -216,6 +217,9 @@ export class Tenancy {
       }),
     };
     // Minute windows and budget periods are UTC calendar time: epoch ms, not the monotonic clock.
+    const outputGuard = Number.isFinite(guard) ? guard : null;
+    // A caller with no limit or budget anywhere (the default gateway's) skips the limiter: nothing to settle.
+    if (!p.scopes.some(isLimited)) return { ticket: null, injectMaxTokens, reservation, outputGuard };
     const r = await this.limiter.admit(p.scopes, reservation, Date.now());
     if (!r.ok) {
       throw new SwitchyardError(
@@ -229,7 +233,7 @@ export class Tenancy {
       ticket: r.ticket,
       injectMaxTokens,
       reservation,
-      outputGuard: Number.isFinite(guard) ? guard : null,
+      outputGuard,
     };
   }
 

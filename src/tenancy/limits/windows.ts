@@ -128,6 +128,18 @@ export function budgetPlan(b: BudgetSpec, nowMs: number): BudgetPlan {
   };
 }
 
+/** Whether a scope has any limit or budget an admission must check (else it costs nothing). */
+export function isLimited(scope: LimitScope): boolean {
+  const l = scope.limits;
+  return (
+    limitOf(l.requestsPerMinute) !== null ||
+    limitOf(l.inputTokensPerMinute) !== null ||
+    limitOf(l.outputTokensPerMinute) !== null ||
+    limitOf(l.concurrentRequests) !== null ||
+    (scope.budget !== null && Number.isFinite(scope.budget.usd))
+  );
+}
+
 /** What an admission at `nowMs` must check and reserve. */
 export function planAdmission(scopes: readonly LimitScope[], r: Reservation, nowMs: number): AdmissionPlan {
   const seen = new Set<string>();
@@ -135,17 +147,15 @@ export function planAdmission(scopes: readonly LimitScope[], r: Reservation, now
   for (const scope of scopes) {
     if (seen.has(scope.id)) continue;
     seen.add(scope.id);
-    const p: ScopePlan = {
+    if (!isLimited(scope)) continue;
+    plans.push({
       scope,
       rpm: limitOf(scope.limits.requestsPerMinute),
       itpm: limitOf(scope.limits.inputTokensPerMinute),
       otpm: limitOf(scope.limits.outputTokensPerMinute),
       concurrent: limitOf(scope.limits.concurrentRequests),
       budget: scope.budget && Number.isFinite(scope.budget.usd) ? budgetPlan(scope.budget, nowMs) : null,
-    };
-    if (p.rpm !== null || p.itpm !== null || p.otpm !== null || p.concurrent !== null || p.budget !== null) {
-      plans.push(p);
-    }
+    });
   }
   return {
     window: minuteWindow(nowMs),
